@@ -1,0 +1,280 @@
+"""The application: wires the database, the workflow catalog, the engine and the clock.
+
+Every use case a person or the scheduler runs is one method here. Each reads the clock
+once, runs the engine's pure decision, and commits its Outcome in one transaction, so a
+refused or failed command changes nothing. The CLI, the scheduler, the demo and the
+tests all go through this class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection
+
+from duban.clock import Clock
+from duban.engine.audit import ChainBreak, verify_chain
+from duban.engine.calendar import WorkingCalendar
+from duban.engine.definition import HUMAN_ROLES
+from duban.engine.model import Case
+from duban.engine.service import Actor, Engine
+from duban.engine.workflow import Workflow
+from duban.errors import DefinitionError, NotFoundError, PermissionDeniedError, RefusedError, UsageError
+from duban.storage import audit_log, calendar_store
+from duban.storage import repository as repo
+from duban.storage.calendar_files import read_calendar_file, seed_from_chinesecalendar
+from duban.storage.database import Database
+from duban.workflows import Catalog
+
+log = structlog.get_logger("duban")
+
+
+@dataclass(frozen=True)
+class TickResult:
+    fired_timers: int
+    lines: list[str]
+
+
+class App:
+    """One office's duban: a database, its workflows, its calendar, its clock and zone."""
+
+    def __init__(self, db: Database, clock: Clock, tz: tzinfo, catalog: Catalog | None = None) -> None:
+        self.db = db
+        self.clock = clock
+        self.tz = tz
+        self._catalog = catalog
+        self._engine: Engine | None = None
+        self._pinned: dict[tuple[str, int], Workflow] = {}
+
+    # -- wiring ------------------------------------------------------------------------
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = Catalog()
+        return self._catalog
+
+    def engine(self, conn: Connection) -> Engine:
+        if self._engine is None:
+            self._engine = Engine(calendar_store.load(conn), self.tz)
+        return self._engine
+
+    def workflow_of(self, conn: Connection, case: Case) -> Workflow:
+        """The definition a case is pinned to (from the database, never from a changed file)."""
+        key = (case.workflow, case.workflow_version)
+        if key not in self._pinned:
+            row = repo.pinned_workflow(conn, *key)
+            if row is None:
+                raise NotFoundError(f"workflow {key[0]} v{key[1]} of case {case.id} is not in the database")
+            self._pinned[key] = Workflow.from_raw(row["body"], row["source"])
+        return self._pinned[key]
+
+    def _pin(self, conn: Connection, wf: Workflow, now: datetime) -> None:
+        row = repo.pinned_workflow(conn, wf.name, wf.version)
+        if row is None:
+            repo.pin_workflow(conn, wf.name, wf.version, wf.fingerprint, wf.source, wf.raw, now)
+        elif row["fingerprint"] != wf.fingerprint:
+            raise DefinitionError(
+                wf.source, "version",
+                f"{wf.name} v{wf.version} differs from the v{wf.version} cases were opened with; "
+                f"give the changed file a new version number",
+            )
+        self._pinned.setdefault((wf.name, wf.version), wf)
+
+    def actor(self, conn: Connection, name: str | None) -> Actor:
+        if not name:
+            raise UsageError("this command changes a case: give --actor NAME (or set DUBAN_ACTOR)")
+        if name == "system":
+            raise PermissionDeniedError("no person may act as 'system': only the scheduler fires system triggers")
+        user = repo.get_user(conn, name)
+        if user is None:
+            raise NotFoundError(f"actor '{name}' is not in the directory (add with: duban user add {name} --role …)")
+        return Actor(user["name"], user["role"], user["unit"])
+
+    # -- operator ----------------------------------------------------------------------
+    def init(self) -> dict[str, Any]:
+        """Create or upgrade the schema; seed the calendar on first run (idempotent)."""
+        self.db.migrate()
+        now = self.clock.now()
+        with self.db.write() as conn:
+            seeded = calendar_store.is_empty(conn)
+            if seeded:
+                calendar_store.store(conn, seed_from_chinesecalendar(), now)
+            years = [y for y in range(2000, 2100) if calendar_store.year(conn, y)[0]] if seeded else []
+        log.info("db.initialised", url=self.db.display_url, calendar_seeded=seeded)
+        return {"database": self.db.display_url, "calendar_seeded": seeded,
+                "calendar_years": [years[0], years[-1]] if years else None}
+
+    def add_user(self, name: str, role: str, unit: str | None) -> dict[str, Any]:
+        if role not in HUMAN_ROLES:
+            raise UsageError(f"--role {role}: allowed roles: {', '.join(HUMAN_ROLES)}")
+        if name == "system":
+            raise UsageError("'system' is the scheduler's name and cannot be a user")
+        if not name.strip():
+            raise UsageError("a user needs a name")
+        if role == "unit" and not unit:
+            raise UsageError("a unit user needs --unit UNIT (the 承办单位 they act for)")
+        with self.db.write() as conn:
+            if repo.get_user(conn, name) is not None:
+                raise RefusedError(f"user '{name}' already exists")
+            repo.add_user(conn, name, role, unit, self.clock.now())
+        log.info("user.added", user=name, role=role, unit=unit)
+        return {"name": name, "role": role, "unit": unit}
+
+    def users(self) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            return [{"name": u["name"], "role": u["role"], "unit": u["unit"]} for u in repo.list_users(conn)]
+
+    # -- cases -------------------------------------------------------------------------
+    def open_case(
+        self, workflow: str, *, title: str, lead_unit: str, co_units: list[str], due: str | None,
+        values: dict[str, str], actor: str | None,
+    ) -> dict[str, Any]:
+        wf = self.catalog.latest(workflow)
+        now = self.clock.now()
+        with self.db.write() as conn:
+            who = self.actor(conn, actor)
+            out = self.engine(conn).open_case(
+                wf, title=title, lead_unit=lead_unit, co_units=co_units, due=due, values=values, actor=who, now=now
+            )
+            self._pin(conn, wf, now)
+            case = repo.commit_outcome(conn, out, now)
+            shown = self._case_json(conn, case, wf)
+        self._warn_approximate(case)
+        log.info("case.opened", case_id=case.id, workflow=wf.name, actor=who.name)
+        return shown
+
+    def fire(self, case_id: int, trigger: str, *, actor: str | None, note: str = "",
+             values: dict[str, str] | None = None, expected_version: int | None = None) -> dict[str, Any]:
+        now = self.clock.now()
+        with self.db.write() as conn:
+            who = self.actor(conn, actor)
+            case = self._case(conn, case_id)
+            if expected_version is not None:
+                case.version = expected_version  # the version the caller read: a stale one loses (exit 5)
+            wf = self.workflow_of(conn, case)
+            out = self.engine(conn).fire(wf, case, trigger, actor=who, note=note, values=values, now=now)
+            repo.commit_outcome(conn, out, now)
+            shown = self._case_json(conn, case, wf)
+        log.info("case.transitioned", case_id=case_id, trigger=trigger, actor=who.name, state=case.state)
+        return shown
+
+    def _case(self, conn: Connection, case_id: int) -> Case:
+        case = repo.load_case(conn, case_id)
+        if case is None:
+            raise NotFoundError(f"no case {case_id}")
+        return case
+
+    def _case_json(self, conn: Connection, case: Case, wf: Workflow) -> dict[str, Any]:
+        from duban.views import case_json
+
+        assert case.id is not None
+        return case_json(case, wf, repo.timers_of(conn, case.id), self.tz)
+
+    def _warn_approximate(self, case: Case) -> None:
+        for d in case.deadlines.values():
+            if d.approximate:
+                log.warning("deadline.approximate", case_id=case.id, deadline=d.name, due_at=d.due_at.isoformat(),
+                            reason=f"no working-day calendar for {d.due_at.astimezone(self.tz).year}: weekends only")
+
+    def show(self, case_id: int) -> dict[str, Any]:
+        with self.db.read() as conn:
+            case = self._case(conn, case_id)
+            return self._case_json(conn, case, self.workflow_of(conn, case))
+
+    def history(self, case_id: int) -> list[dict[str, Any]]:
+        from duban.views import event_json
+
+        with self.db.read() as conn:
+            self._case(conn, case_id)
+            return [event_json(e, self.tz) for e in audit_log.iterate(conn, case_id=case_id)]
+
+    def list_cases(self, *, state: str | None = None, unit: str | None = None, workflow: str | None = None,
+                   overdue: bool | None = None) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            cases = repo.list_cases(conn, state=state, unit=unit, workflow=workflow, overdue=overdue)
+            return [self._case_json(conn, c, self.workflow_of(conn, c)) for c in cases]
+
+    def notices(self, *, unit: str | None = None, case_id: int | None = None) -> list[dict[str, Any]]:
+        from duban.views import notice_json
+
+        with self.db.read() as conn:
+            return [notice_json(n, self.tz) for n in repo.list_notices(conn, unit=unit, case_id=case_id)]
+
+    # -- timers ------------------------------------------------------------------------
+    def tick(self, batch: int = 200) -> TickResult:
+        """Fire every timer due up to now, oldest first, each once; safe to repeat."""
+        now = self.clock.now()
+        fired, lines = 0, []
+        while True:
+            with self.db.read() as conn:
+                due = repo.next_due(conn, now, batch)
+            if not due:
+                break
+            for timer in due:
+                with self.db.write() as conn, structlog.contextvars.bound_contextvars(case_id=timer.case_id, timer_id=timer.id):
+                    if not repo.mark_fired(conn, timer.id, now):
+                        continue  # fired or cancelled since we looked
+                    case = self._case(conn, timer.case_id)
+                    wf = self.workflow_of(conn, case)
+                    out = self.engine(conn).fire_timer(wf, case, timer, now)
+                    repo.commit_outcome(conn, out, now)
+                fired += 1
+                lines.extend(out.fired)
+                log.info("timer.fired", deadline=timer.deadline, rung=timer.rung, due_at=timer.due_at.isoformat())
+        return TickResult(fired, lines)
+
+    # -- calendar ----------------------------------------------------------------------
+    def import_calendar(self, path: str | Path) -> dict[str, Any]:
+        """Load a year's schedule, then recompute every approximate deadline it now covers."""
+        imported = read_calendar_file(path)
+        now = self.clock.now()
+        with self.db.write() as conn:
+            calendar_store.store(conn, imported, now)
+        self._engine = None  # the calendar changed
+        moved = self._recompute_approximate(imported, now)
+        log.info("calendar.imported", years=list(imported.years), days=len(imported.days), recomputed=moved)
+        return {"years": list(imported.years), "source": imported.source, "days": len(imported.days),
+                "recomputed_cases": moved}
+
+    def _recompute_approximate(self, imported: Any, now: datetime) -> list[int]:
+        reason = f"working-day calendar {', '.join(map(str, imported.years))} imported ({imported.source})"
+        moved = []
+        with self.db.read() as conn:
+            ids = [c.id for c in repo.list_cases(conn, open_only=True)
+                   if any(d.approximate and d.status == "running" for d in c.deadlines.values())]
+        for case_id in ids:
+            assert case_id is not None
+            with self.db.write() as conn:
+                case = self._case(conn, case_id)
+                out = self.engine(conn).recompute(self.workflow_of(conn, case), case, now, reason)
+                if out is not None:
+                    repo.commit_outcome(conn, out, now)
+                    moved.append(case_id)
+        return moved
+
+    def calendar(self, year: int) -> dict[str, Any]:
+        with self.db.read() as conn:
+            info, days = calendar_store.year(conn, year)
+        return {
+            "year": year, "known": info is not None, "source": info["source"] if info else None,
+            "days": [{"date": d["day"].isoformat(), "kind": d["kind"],
+                      "kind_label": "放假" if d["kind"] == "holiday" else "调休上班", "name": d["name"]} for d in days],
+        }
+
+    def working_calendar(self) -> WorkingCalendar:
+        with self.db.read() as conn:
+            return self.engine(conn).calendar
+
+    # -- audit -------------------------------------------------------------------------
+    def verify(self) -> tuple[int, str | None, ChainBreak | None]:
+        with self.db.read() as conn:
+            return verify_chain(audit_log.iterate(conn))
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        with self.db.read() as conn:
+            yield from audit_log.iterate(conn)

@@ -1,0 +1,416 @@
+"""The `duban` command line (SPEC §8).
+
+Errors map to exit codes in exactly one place (`_Top.invoke`): 2 usage, 3 not found,
+4 refused, 5 conflict, 6 integrity, 1 anything else; the message on stderr says what was
+wrong and what would be allowed. Heavy modules (SQLAlchemy, transitions, pydantic) are
+imported inside the commands so `duban --help` starts fast.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from duban.errors import DubanError, UsageError
+
+if TYPE_CHECKING:
+    from duban.app import App
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+CASE_COLUMNS = [
+    ("id", "编号"), ("workflow_label", "流程"), ("state_label", "状态"), ("title", "标题"),
+    ("lead_unit", "牵头单位"), ("due_at", "办结时限"), ("escalation_label", "预警级别"), ("overdue", "超期"),
+]
+
+
+class _Top(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DubanError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+class Settings:
+    """The global options, and the App built from them on first use."""
+
+    def __init__(self, db: str, now: str | None, tz: str, actor: str | None, as_json: bool) -> None:
+        self.db, self.now, self.tz_name, self.actor, self.json = db, now, tz, actor, as_json
+        self._app: App | None = None
+
+    @property
+    def tz(self) -> Any:
+        from duban.clock import zone
+
+        return zone(self.tz_name)
+
+    def clock(self) -> Any:
+        from duban.clock import ManualClock, SystemClock, parse_instant
+
+        if self.now:
+            return ManualClock(parse_instant(self.now, self.tz, what="--now"))
+        return SystemClock()
+
+    @property
+    def app(self) -> App:
+        if self._app is None:
+            from duban.app import App
+            from duban.storage.database import Database
+
+            self._app = App(Database(self.db), self.clock(), self.tz)
+        return self._app
+
+
+def json_option(func: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON document and nothing else.")(func)
+
+
+def wants_json(as_json: bool) -> bool:
+    return as_json or click.get_current_context().find_object(Settings).json  # type: ignore[union-attr]
+
+
+def settings() -> Settings:
+    found = click.get_current_context().find_object(Settings)
+    assert found is not None
+    return found
+
+
+def parse_sets(pairs: tuple[str, ...]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set '{pair}': use KEY=VALUE (e.g. --set measure=诫勉谈话)")
+        values[key.strip()] = value.strip()
+    return values
+
+
+def out(value: Any, as_json: bool, human: Callable[[], str]) -> None:
+    from duban.output import emit_json
+
+    if wants_json(as_json):
+        emit_json(value)
+    else:
+        click.echo(human())
+
+
+@click.group(cls=_Top, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", envvar="DUBAN_DB", default="sqlite:///duban.db", show_default=True, help="Database URL (env DUBAN_DB).")
+@click.option("--now", envvar="DUBAN_NOW", help="Pin the clock to this ISO instant (env DUBAN_NOW).")
+@click.option("--tz", envvar="DUBAN_TZ", default="Asia/Shanghai", show_default=True, help="The office's zone (env DUBAN_TZ).")
+@click.option("--actor", envvar="DUBAN_ACTOR", help="Who acts: a user of the directory (env DUBAN_ACTOR).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document and nothing else.")
+@click.version_option(package_name="duban")
+@click.pass_context
+def cli(ctx: click.Context, db: str, now: str | None, tz: str, actor: str | None, as_json: bool) -> None:
+    """duban 督办 — durable supervision cases with working-day deadlines and an audit chain."""
+    from duban.logconfig import configure
+
+    configure()
+    if "://" not in db:
+        db = f"sqlite:///{db}"  # a plain path means a SQLite file
+    ctx.obj = Settings(db, now, tz, actor, as_json)
+
+
+# -- operator ---------------------------------------------------------------------------
+@cli.command()
+@json_option
+def init(as_json: bool) -> None:
+    """Create or upgrade the database (idempotent); seed the working-day calendar."""
+    result = settings().app.init()
+    years = result["calendar_years"]
+    out(result, as_json, lambda: f"database ready: {result['database']}"
+        + (f" (calendar {years[0]}–{years[1]} seeded from chinesecalendar)" if years else ""))
+
+
+@cli.group()
+def user() -> None:
+    """The directory: who may act, in which role and unit."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--role", required=True, help="office | unit | leader | inspector")
+@click.option("--unit", help="The unit (承办单位) a unit user acts for.")
+@json_option
+def user_add(name: str, role: str, unit: str | None, as_json: bool) -> None:
+    """Add a user to the directory."""
+    result = settings().app.add_user(name, role, unit)
+    out(result, as_json, lambda: f"added {name} ({role}{', ' + unit if unit else ''})")
+
+
+@user.command("list")
+@json_option
+def user_list(as_json: bool) -> None:
+    """List the directory."""
+    from duban.output import table
+
+    rows = settings().app.users()
+    out(rows, as_json, lambda: table(rows, [("name", "姓名"), ("role", "角色"), ("unit", "单位")]))
+
+
+# -- workflows --------------------------------------------------------------------------
+@cli.group()
+def workflow() -> None:
+    """Workflow definitions: list, show, validate, graph."""
+
+
+@workflow.command("list")
+@json_option
+def workflow_list(as_json: bool) -> None:
+    """The workflows new cases can use (newest version of each)."""
+    from duban.output import table
+    from duban.workflows import Catalog
+
+    catalog = Catalog()
+    rows = [{"name": w.name, "version": w.version, "label": w.spec.label, "states": len(w.spec.states),
+             "source": w.source} for w in (catalog.latest(n) for n in catalog.names())]
+    out(rows, as_json, lambda: table(rows, [("name", "名称"), ("label", "流程"), ("version", "版本"), ("states", "状态数")]))
+
+
+@workflow.command("show")
+@click.argument("name")
+@json_option
+def workflow_show(name: str, as_json: bool) -> None:
+    """States, triggers, deadlines and ladders of a workflow."""
+    from duban.workflow_text import describe
+    from duban.workflows import Catalog
+
+    wf = Catalog().latest(name)
+    out({**wf.spec.model_dump(), "source": wf.source}, as_json, lambda: describe(wf))
+
+
+@workflow.command("validate")
+@click.argument("file", type=click.Path(dir_okay=False))
+@json_option
+def workflow_validate(file: str, as_json: bool) -> None:
+    """Check a workflow file; exit 4 naming the file, the path inside it and the reason."""
+    from duban.workflows import load_file
+
+    wf = load_file(file)
+    result = {"file": file, "valid": True, "name": wf.name, "version": wf.version,
+              "states": len(wf.spec.states), "triggers": len({t.trigger for t in wf.spec.transitions})}
+    out(result, as_json, lambda: f"{file}: ok — {wf.name} v{wf.version}, {result['states']} states, {result['triggers']} triggers")
+
+
+@workflow.command("graph")
+@click.argument("name")
+@json_option
+def workflow_graph(name: str, as_json: bool) -> None:
+    """The state diagram as Mermaid text."""
+    from duban.workflows import Catalog
+
+    wf = Catalog().latest(name)
+    out({"name": wf.name, "version": wf.version, "mermaid": wf.mermaid()}, as_json, wf.mermaid)
+
+
+# -- cases ------------------------------------------------------------------------------
+@cli.group()
+def case() -> None:
+    """Open, advance and read cases."""
+
+
+@case.command("open")
+@click.argument("workflow_name", metavar="WORKFLOW")
+@click.option("--title", required=True)
+@click.option("--unit", "lead_unit", required=True, help="The lead unit (牵头单位).")
+@click.option("--co-unit", "co_units", multiple=True, help="A co-unit (配合单位); repeatable.")
+@click.option("--due", help="Due rule: 2027-05-31, 15wd, 3d, 3mo, 5h, 30min or an ISO datetime.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="A workflow field; repeatable.")
+@json_option
+def case_open(workflow_name: str, title: str, lead_unit: str, co_units: tuple[str, ...], due: str | None,
+              sets: tuple[str, ...], as_json: bool) -> None:
+    """Open a case; prints its id."""
+    s = settings()
+    result = s.app.open_case(workflow_name, title=title, lead_unit=lead_unit, co_units=list(co_units),
+                             due=due, values=parse_sets(sets), actor=s.actor)
+    approx = "（约，日历未载入）" if result["approximate"] else ""
+    out(result, as_json, lambda: f"{result['id']}\t{result['state_label']}\t办结时限 {result['due_at'] or '-'}{approx}")
+
+
+@case.command("fire")
+@click.argument("case_id", type=int)
+@click.argument("trigger")
+@click.option("--note", default="", help="Why (required for reject, return …).")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE")
+@click.option("--expect-version", type=int, help="Refuse (exit 5) unless the case is still at this version.")
+@json_option
+def case_fire(case_id: int, trigger: str, note: str, sets: tuple[str, ...], expect_version: int | None,
+              as_json: bool) -> None:
+    """Fire TRIGGER on a case as --actor."""
+    s = settings()
+    result = s.app.fire(case_id, trigger, actor=s.actor, note=note, values=parse_sets(sets),
+                        expected_version=expect_version)
+    out(result, as_json, lambda: f"case {case_id}: {trigger} → {result['state']} {result['state_label']}")
+
+
+@case.command("show")
+@click.argument("case_id", type=int)
+@json_option
+def case_show(case_id: int, as_json: bool) -> None:
+    """One case: state, deadlines, timers, what may happen next."""
+    from duban.workflow_text import case_text
+
+    result = settings().app.show(case_id)
+    out(result, as_json, lambda: case_text(result))
+
+
+@case.command("history")
+@click.argument("case_id", type=int)
+@json_option
+def case_history(case_id: int, as_json: bool) -> None:
+    """The audit events of one case."""
+    from duban.output import table
+
+    rows = settings().app.history(case_id)
+    out(rows, as_json, lambda: table(rows, [("seq", "序号"), ("at", "时间"), ("actor", "操作人"), ("action", "动作"),
+                                              ("trigger", "操作"), ("from_state", "原状态"), ("to_state", "新状态"), ("note", "说明")]))
+
+
+@case.command("list")
+@click.option("--state")
+@click.option("--unit")
+@click.option("--workflow", "workflow_name")
+@click.option("--overdue", is_flag=True, default=None, help="Only cases with a missed deadline.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
+@json_option
+def case_list(state: str | None, unit: str | None, workflow_name: str | None, overdue: bool | None, fmt: str,
+              as_json: bool) -> None:
+    """List cases."""
+    from duban.output import emit_json, table, to_csv
+
+    rows = settings().app.list_cases(state=state, unit=unit, workflow=workflow_name, overdue=overdue)
+    if fmt == "json" or wants_json(as_json):
+        emit_json(rows)
+    elif fmt == "csv":
+        click.echo(to_csv(rows, CASE_COLUMNS), nl=False)
+    else:
+        click.echo(table(rows, CASE_COLUMNS))
+
+
+# -- timers and notices -----------------------------------------------------------------
+@cli.command()
+@json_option
+def tick(as_json: bool) -> None:
+    """Fire every timer due up to now (idempotent); prints what fired."""
+    result = settings().app.tick()
+    out({"fired_timers": result.fired_timers, "lines": result.lines}, as_json,
+        lambda: "\n".join(result.lines) or "nothing due")
+
+
+@cli.group()
+def notice() -> None:
+    """The notices outbox."""
+
+
+@notice.command("list")
+@click.option("--unit", help="Only notices to this unit.")
+@click.option("--case", "case_id", type=int, help="Only notices of this case.")
+@json_option
+def notice_list(unit: str | None, case_id: int | None, as_json: bool) -> None:
+    """Notices sent by the escalation ladder."""
+    from duban.output import table
+
+    rows = settings().app.notices(unit=unit, case_id=case_id)
+    out(rows, as_json, lambda: table(rows, [("id", "编号"), ("created_at", "时间"), ("case_id", "案件"), ("kind", "类型"),
+                                              ("recipient", "发送对象"), ("level_label", "级别"), ("title", "标题")]))
+
+
+# -- audit ------------------------------------------------------------------------------
+@cli.group()
+def audit() -> None:
+    """The tamper-evident audit log."""
+
+
+@audit.command("verify")
+@json_option
+def audit_verify(as_json: bool) -> None:
+    """Recompute the hash chain; exit 6 naming the first event that does not match."""
+    count, head, broken = settings().app.verify()
+    result = {"ok": broken is None, "events": count, "head": head,
+              "first_bad_seq": broken.seq if broken else None, "reason": broken.reason if broken else None}
+    if broken is None:
+        out(result, as_json, lambda: f"ok: {count} events, chain head {head}")
+        return
+    if wants_json(as_json):
+        from duban.output import emit_json
+
+        emit_json(result)
+    from duban.errors import IntegrityError
+
+    raise IntegrityError(f"{broken} ({count} events before it verify)")
+
+
+@audit.command("export")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), required=True)
+@click.option("--out", "path", required=True, type=click.Path(dir_okay=False))
+@json_option
+def audit_export(fmt: str, path: str, as_json: bool) -> None:
+    """Export the whole audit log (streamed; written under a temporary name, then renamed)."""
+    from duban.exporting import export_events
+
+    s = settings()
+    rows = export_events(s.app.events(), fmt, path, s.tz)
+    out({"file": path, "format": fmt, "rows": rows}, as_json, lambda: f"wrote {rows} events to {path}")
+
+
+# -- calendar ---------------------------------------------------------------------------
+@cli.group()
+def calendar() -> None:
+    """The working-day calendar (holidays and make-up working days)."""
+
+
+@calendar.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@json_option
+def calendar_import(file: str, as_json: bool) -> None:
+    """Load a year's schedule (YAML or CSV); recompute approximate deadlines it covers."""
+    r = settings().app.import_calendar(file)
+    out(r, as_json, lambda: f"imported {r['days']} days for {', '.join(map(str, r['years']))} ({r['source']}); "
+        f"recomputed deadlines of {len(r['recomputed_cases'])} case(s)")
+
+
+@calendar.command("show")
+@click.argument("year", type=int)
+@json_option
+def calendar_show(year: int, as_json: bool) -> None:
+    """Holidays and make-up working days of a year."""
+    from duban.output import table
+
+    r = settings().app.calendar(year)
+
+    def human() -> str:
+        if not r["known"]:
+            return f"{year}: no official schedule loaded — deadlines count weekends only and are marked approximate"
+        return f"{year} ({r['source']})\n" + table(r["days"], [("date", "日期"), ("kind_label", "类型"), ("name", "名称")])
+
+    out(r, as_json, human)
+
+
+# -- demo -------------------------------------------------------------------------------
+@cli.command()
+@json_option
+def demo(as_json: bool) -> None:
+    """Build a sample from the seed notices and run the clock forward through months."""
+    from duban.demo import run_demo
+
+    s = settings()
+    report = run_demo(s.db, s.tz, echo=None if wants_json(as_json) else click.echo)
+    if wants_json(as_json):
+        from duban.output import emit_json
+
+        emit_json(report)
+
+
+def main() -> None:
+    cli(prog_name="duban", auto_envvar_prefix=None)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("PYTHONIOENCODING", "utf-8")
+    main()

@@ -1,0 +1,88 @@
+"""The allow-list of guards a workflow file may name.
+
+Workflow files name guards by key; nothing else is callable from a file (transitions
+would otherwise import any dotted path it is given). A guard looks at the attempt and
+returns None when it passes, or a message saying what is missing and what is allowed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# 问责方式 an office may record (SPEC §2; DOMAIN §6).
+MEASURES: tuple[str, ...] = ("诫勉谈话", "通报批评", "效能告诫", "取消评优资格", "组织调整")
+
+
+@dataclass
+class Attempt:
+    """What a guard may look at: who fires which trigger on which case, with what."""
+
+    case: Any
+    trigger: str
+    actor: str
+    role: str
+    note: str = ""
+    values: Mapping[str, str] = field(default_factory=dict)
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+
+Guard = Callable[[Attempt], str | None]
+
+
+def _note_required(a: Attempt) -> str | None:
+    if a.note.strip():
+        return None
+    return f"'{a.trigger}' needs a note saying why (--note TEXT)"
+
+
+def _measure_required(a: Attempt) -> str | None:
+    measure = a.values.get("measure", "").strip()
+    if measure in MEASURES:
+        return None
+    if not measure:
+        return f"'{a.trigger}' needs a measure: --set measure=… (allowed: {', '.join(MEASURES)})"
+    return f"unknown measure '{measure}' (allowed: {', '.join(MEASURES)})"
+
+
+def _yes_no(value: str) -> bool | None:
+    v = value.strip().lower()
+    if v in ("yes", "true", "1", "是", "满意"):
+        return True
+    if v in ("no", "false", "0", "否", "不满意"):
+        return False
+    return None
+
+
+def _satisfied_given(a: Attempt) -> str | None:
+    if _yes_no(a.values.get("satisfied", "")) is None:
+        return f"'{a.trigger}' needs --set satisfied=yes|no"
+    return None
+
+
+def _satisfied(a: Attempt) -> str | None:
+    return _satisfied_given(a) or (None if _yes_no(a.values["satisfied"]) else "the answer is not 'yes'")
+
+
+def _unsatisfied(a: Attempt) -> str | None:
+    return _satisfied_given(a) or (None if not _yes_no(a.values["satisfied"]) else "the answer is not 'no'")
+
+
+def _first_reopen(a: Attempt) -> str | None:
+    return None if not a.case.data.get("reopened") else "the case was already reopened once"
+
+
+def _already_reopened(a: Attempt) -> str | None:
+    return None if a.case.data.get("reopened") else "the case has not been reopened yet"
+
+
+GUARDS: Mapping[str, Guard] = {
+    "note_required": _note_required,
+    "measure_required": _measure_required,
+    "satisfied_given": _satisfied_given,
+    "satisfied": _satisfied,
+    "unsatisfied": _unsatisfied,
+    "first_reopen": _first_reopen,
+    "already_reopened": _already_reopened,
+}

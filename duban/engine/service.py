@@ -1,0 +1,314 @@
+"""The engine's decisions: opening a case, firing a trigger, firing a timer.
+
+Each step takes the case as it is and an instant read once from the clock, checks the
+rules, and returns an `Outcome` (the case after the step, its audit events, the timers to
+arm and cancel, the notices). Nothing here touches a database: storage commits an
+Outcome in one transaction, so a refused step changes nothing and a committed one is
+whole.
+
+Deadlines follow the case's state: a deadline *runs* while the case is in one of its
+`running_in` states. Starting it computes its instant from its rule and anchor and arms
+one timer per rung of its ladder; leaving those states ends it and cancels the pending
+rungs; coming back (e.g. after 退回重办) resumes it with the same instant. A rung
+escalates and notifies once per deadline; a rung's trigger (e.g. `expire`) fires
+whenever the rung falls due while its trigger is allowed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any
+
+from duban.engine.calendar import WorkingCalendar
+from duban.engine.deadlines import compute_deadline, parse_rule, shift
+from duban.engine.definition import FROM_CASE, HUMAN_ROLES
+from duban.engine.guards import Attempt
+from duban.engine.model import ENDED, RUNNING, Case, DeadlineState, Event, Notice, Outcome, TimerSpec
+from duban.engine.workflow import Workflow
+from duban.errors import (
+    GuardRejectedError,
+    PermissionDeniedError,
+    TransitionNotAllowedError,
+    UsageError,
+)
+
+OPENER_ROLES = ("office", "leader")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a user of the directory, or the scheduler."""
+
+    name: str
+    role: str
+    unit: str | None = None
+
+
+SYSTEM = Actor("system", "system")
+
+
+@dataclass(frozen=True)
+class DueTimer:
+    """A timer storage found due: which rung of which deadline, and when it fell due."""
+
+    id: int
+    case_id: int
+    deadline: str
+    rung: int
+    due_at: datetime
+
+
+class Engine:
+    """Applies a workflow's rules to cases, with the office's calendar and zone."""
+
+    def __init__(self, calendar: WorkingCalendar, tz: tzinfo) -> None:
+        self.calendar = calendar
+        self.tz = tz
+
+    # -- opening ---------------------------------------------------------------------
+    def open_case(
+        self,
+        wf: Workflow,
+        *,
+        title: str,
+        lead_unit: str,
+        co_units: list[str],
+        due: str | None,
+        values: dict[str, str],
+        actor: Actor,
+        now: datetime,
+    ) -> Outcome:
+        """Open a case in the workflow's initial state and start its deadlines."""
+        if actor.role not in OPENER_ROLES:
+            raise PermissionDeniedError(
+                f"user '{actor.name}' ({actor.role}) may not open cases; allowed roles: {', '.join(OPENER_ROLES)}"
+            )
+        if not title.strip():
+            raise UsageError("--title must not be empty")
+        if not lead_unit.strip():
+            raise UsageError("--unit (the lead unit) must not be empty")
+        if lead_unit in co_units or len(set(co_units)) != len(co_units):
+            raise UsageError("--co-unit: each co-unit once, and not the lead unit")
+        self._check_fields(wf, values)
+        uses_due = any(d.rule == FROM_CASE for d in wf.spec.deadlines.values())
+        if due is None and uses_due:
+            raise UsageError(f"workflow '{wf.name}' needs --due (e.g. 2027-05-31, 15wd, 3mo, 5h)")
+        if due is not None and not uses_due:
+            raise UsageError(f"workflow '{wf.name}' takes no --due: its deadlines come from its rules")
+        if due is not None:
+            parse_rule(due, self.tz)  # a malformed rule is a usage error before anything else
+        case = Case(
+            workflow=wf.name,
+            workflow_version=wf.version,
+            state=wf.spec.initial,
+            title=title.strip(),
+            lead_unit=lead_unit.strip(),
+            co_units=list(co_units),
+            opened_at=now,
+            opened_by=actor.name,
+            due_rule=due,
+            data=dict(values),
+        )
+        out = Outcome(case)
+        out.events.append(
+            Event(
+                "open", actor.name, actor.role, now, to_state=case.state,
+                data={"title": case.title, "lead_unit": case.lead_unit, "co_units": case.co_units,
+                      "due": due, "values": dict(values), "workflow_version": wf.version},
+            )
+        )
+        self._sync_deadlines(wf, case, now, out)
+        main = wf.spec.main_deadline
+        if main and main in case.deadlines and case.deadlines[main].due_at <= now:
+            raise UsageError(f"--due {due}: the due date is already past (now {now.astimezone(self.tz):%Y-%m-%d %H:%M})")
+        return out
+
+    def _check_fields(self, wf: Workflow, values: dict[str, str]) -> None:
+        for key, value in values.items():
+            field = wf.spec.fields.get(key)
+            if field is None:
+                allowed = ", ".join(wf.spec.fields) or "none"
+                raise UsageError(f"--set {key}=…: workflow '{wf.name}' has no field '{key}' (fields: {allowed})")
+            if field.values is not None and value not in field.values:
+                raise UsageError(f"--set {key}={value}: allowed values: {', '.join(field.values)}")
+
+    # -- human triggers -----------------------------------------------------------------
+    def fire(
+        self,
+        wf: Workflow,
+        case: Case,
+        trigger: str,
+        *,
+        actor: Actor,
+        note: str = "",
+        values: dict[str, str] | None = None,
+        now: datetime,
+    ) -> Outcome:
+        """Fire `trigger` on `case` as a person; raises a RefusedError subclass if not allowed."""
+        values = dict(values or {})
+        if actor.role not in HUMAN_ROLES:
+            raise PermissionDeniedError(f"'{actor.name}' is not a person: only the scheduler acts as system")
+        assert case.id is not None
+        human = [t for t in wf.allowed_triggers(case.state) if self._human(wf, case.state, t)]
+        if trigger not in human:
+            raise TransitionNotAllowedError(case.id, trigger, case.state, [self._describe(wf, case.state, t) for t in human])
+        candidates = wf.transitions_from(case.state, trigger)
+        roles = sorted({r for t in candidates for r in t.roles})
+        if actor.role not in roles:
+            raise PermissionDeniedError(
+                f"user '{actor.name}' ({actor.role}) may not fire '{trigger}'; allowed roles: {', '.join(roles)}"
+            )
+        if actor.role == "unit" and actor.unit not in case.units():
+            raise PermissionDeniedError(
+                f"user '{actor.name}' of unit '{actor.unit}' may not act on case {case.id}: "
+                f"its units are {', '.join(case.units())}"
+            )
+        settable = sorted({k for t in candidates for k in t.sets})
+        for key in values:
+            if key not in settable:
+                raise UsageError(f"--set {key}=…: '{trigger}' takes {', '.join(settable) or 'no --set values'}")
+        return self._transition(wf, case, trigger, actor, note, values, now, now)
+
+    def _human(self, wf: Workflow, state: str, trigger: str) -> bool:
+        return any(r != "system" for t in wf.transitions_from(state, trigger) for r in t.roles)
+
+    def _describe(self, wf: Workflow, state: str, trigger: str) -> str:
+        roles = sorted({r for t in wf.transitions_from(state, trigger) for r in t.roles})
+        return f"{trigger} ({'/'.join(roles)})"
+
+    def _transition(
+        self, wf: Workflow, case: Case, trigger: str, actor: Actor, note: str,
+        values: dict[str, str], now: datetime, logical: datetime,
+    ) -> Outcome:
+        from_state = case.state
+        attempt = Attempt(case=case, trigger=trigger, actor=actor.name, role=actor.role, note=note, values=values)
+        if not wf.machine.events[trigger].trigger(case, attempt=attempt):
+            guard, _ = attempt.failures[0]
+            raise GuardRejectedError(guard, "; ".join(dict.fromkeys(m for _, m in attempt.failures)))
+        taken = next(t for t in wf.transitions_from(from_state, trigger) if t.dest == case.state)
+        case.data.update(values)
+        if taken.escalate_to:
+            case.escalation_level = max(case.escalation_level, taken.escalate_to)
+        out = Outcome(case)
+        out.events.append(
+            Event("fire", actor.name, actor.role, now, trigger=trigger, from_state=from_state,
+                  to_state=case.state, note=note, data=dict(values))
+        )
+        self._sync_deadlines(wf, case, logical, out)
+        return out
+
+    # -- timers ----------------------------------------------------------------------
+    def fire_timer(self, wf: Workflow, case: Case, timer: DueTimer, now: datetime) -> Outcome:
+        """Fire one rung of a deadline's ladder: escalate and notify once, fire its trigger if allowed."""
+        out = Outcome(case)
+        deadline = case.deadlines.get(timer.deadline)
+        if deadline is None or deadline.status != RUNNING:
+            return out  # the deadline ended after the timer was claimed: nothing to do
+        rung = wf.rung(timer.deadline, timer.rung)
+        label = wf.spec.deadlines[timer.deadline].label
+        if wf.offsets[(timer.deadline, timer.rung)].amount >= 0:
+            deadline.missed = True
+        if timer.rung not in deadline.fired_rungs:
+            deadline.fired_rungs.append(timer.rung)
+            before = case.escalation_level
+            if rung.level is not None:
+                case.escalation_level = max(case.escalation_level, rung.level)
+            recipients = self._recipients(case, rung.notice.to) if rung.notice else []
+            out.events.append(
+                Event(
+                    "escalate", SYSTEM.name, SYSTEM.role, now, from_state=case.state, to_state=case.state,
+                    note=f"{label}：{rung.label}",
+                    data={"deadline": timer.deadline, "rung": timer.rung, "rung_label": rung.label,
+                          "timer_due_at": timer.due_at.isoformat(), "deadline_due_at": deadline.due_at.isoformat(),
+                          "level_before": before, "level": case.escalation_level,
+                          "notice": rung.notice.kind if rung.notice else None, "recipients": recipients},
+                )
+            )
+            if rung.notice:
+                due_local = deadline.due_at.astimezone(self.tz)
+                title = f"{rung.notice.kind}：{case.title}（{label} {due_local:%Y-%m-%d %H:%M}）"
+                out.notices.extend(Notice(rung.notice.kind, r, rung.level, title, now) for r in recipients)
+            out.fired.append(f"case {case.id} {label} {rung.label} → level {case.escalation_level}")
+        if rung.trigger and rung.trigger in wf.allowed_triggers(case.state):
+            sub = self._transition(wf, case, rung.trigger, SYSTEM, f"{label}：{rung.label}", {}, now, timer.due_at)
+            out.events.extend(sub.events)
+            out.arm.extend(sub.arm)
+            out.cancel.extend(sub.cancel)
+            out.fired.append(f"case {case.id} {rung.trigger} → {case.state}")
+        return out
+
+    def _recipients(self, case: Case, to: list[str]) -> list[str]:
+        out: list[str] = []
+        for r in to:
+            out.extend([case.lead_unit] if r == "lead_unit" else case.co_units if r == "co_units" else [r])
+        return out
+
+    # -- deadlines -------------------------------------------------------------------
+    def _sync_deadlines(self, wf: Workflow, case: Case, at: datetime, out: Outcome) -> None:
+        """Start, resume or end each deadline to match the case's new state."""
+        final = wf.is_final(case.state)
+        for name, spec in wf.spec.deadlines.items():
+            should_run = not final and case.state in spec.running_in
+            current = case.deadlines.get(name)
+            if current is not None and current.status == RUNNING and not should_run:
+                current.status, current.ended_at = ENDED, at
+                out.cancel.append(name)
+            elif should_run and (current is None or current.status == ENDED):
+                if current is None or spec.restart_on_reentry:
+                    current = self._start(wf, case, name, at)
+                    case.deadlines[name] = current
+                    rungs = range(len(wf.spec.rungs(name)))
+                else:
+                    current.status, current.ended_at = RUNNING, None
+                    rungs = range(len(wf.spec.rungs(name)))
+                    rungs = [i for i in rungs if i not in current.fired_rungs or wf.rung(name, i).trigger]
+                out.arm.extend(self.rung_timers(wf, current, rungs))
+        if final and case.closed_at is None:
+            case.closed_at = at
+        main = wf.spec.main_deadline
+        case.due_at = case.deadlines[main].due_at if main and main in case.deadlines else case.due_at
+
+    def _start(self, wf: Workflow, case: Case, name: str, at: datetime) -> DeadlineState:
+        spec = wf.spec.deadlines[name]
+        rule_text = case.due_rule if spec.rule == FROM_CASE else spec.rule
+        assert rule_text is not None
+        anchor = case.opened_at if spec.anchor == "opened" else at
+        deadline = compute_deadline(parse_rule(rule_text, self.tz), anchor, self.calendar, self.tz)
+        return DeadlineState(name, rule_text, anchor, deadline.due_at, deadline.approximate)
+
+    def rung_timers(self, wf: Workflow, deadline: DeadlineState, rungs: Any) -> list[TimerSpec]:
+        """The timers of the given rungs of a deadline, from its current instant."""
+        out = []
+        for i in rungs:
+            when = shift(deadline.due_at, wf.offsets[(deadline.name, i)], self.calendar, self.tz)
+            out.append(TimerSpec(deadline.name, i, when.due_at, when.approximate or deadline.approximate))
+        return out
+
+    def recompute(self, wf: Workflow, case: Case, now: datetime, reason: str) -> Outcome | None:
+        """Recompute approximate running deadlines (their year's calendar arrived); None if none moved."""
+        out = Outcome(case)
+        for name, d in case.deadlines.items():
+            if d.status != RUNNING or not d.approximate:
+                continue
+            fresh = compute_deadline(parse_rule(d.rule, self.tz), d.anchor_at, self.calendar, self.tz)
+            old = d.due_at
+            d.due_at, d.approximate = fresh.due_at, fresh.approximate
+            pending = [i for i in range(len(wf.spec.rungs(name))) if i not in d.fired_rungs or wf.rung(name, i).trigger]
+            out.cancel.append(name)
+            out.arm.extend(self.rung_timers(wf, d, pending))
+            out.events.append(
+                Event("recompute", SYSTEM.name, SYSTEM.role, now, from_state=case.state, to_state=case.state,
+                      note=reason, data={"deadline": name, "from": old.isoformat(), "to": d.due_at.isoformat(),
+                                         "approximate": d.approximate})
+            )
+        if not out.events:
+            return None
+        main = wf.spec.main_deadline
+        if main and main in case.deadlines:
+            case.due_at = case.deadlines[main].due_at
+        return out
+
+
+def describe_values(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in values.items())

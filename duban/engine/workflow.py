@@ -1,0 +1,123 @@
+"""A validated workflow definition compiled for use: one shared state machine per version.
+
+The machine is a transitions `Machine(model=None, auto_transitions=False,
+send_event=True)` built once per definition version with no models attached; a case is
+driven with ``machine.events[trigger].trigger(case, attempt=...)`` (LIBRARIES.md §0):
+nothing is bound onto the case, so a case costs no memory in the machine and restoring
+one is reading its `state` column. Guards are passed as callables from the allow-list,
+never as strings, so transitions never imports a name a file gave it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from transitions import EventData, Machine
+
+from duban.engine.deadlines import Offset, parse_offset
+from duban.engine.definition import RungSpec, TransitionSpec, WorkflowSpec, load_spec
+from duban.engine.guards import GUARDS, Attempt
+
+
+def _condition(name: str) -> Callable[[EventData], bool]:
+    guard = GUARDS[name]
+
+    def check(event: EventData) -> bool:
+        attempt: Attempt = event.kwargs["attempt"]
+        message = guard(attempt)
+        if message is None:
+            return True
+        attempt.failures.append((name, message))
+        return False
+
+    check.__name__ = name
+    return check
+
+
+@dataclass
+class Workflow:
+    """A workflow definition ready to drive cases."""
+
+    spec: WorkflowSpec
+    source: str  # the file it was read from, for messages
+    raw: dict[str, Any] = field(repr=False)
+    machine: Machine = field(init=False, repr=False)
+    offsets: dict[tuple[str, int], Offset] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.machine = Machine(
+            model=None,
+            states=list(self.spec.states),
+            initial=self.spec.initial,
+            auto_transitions=False,
+            send_event=True,
+        )
+        for t in self.spec.transitions:
+            self.machine.add_transition(
+                t.trigger, t.sources, t.dest, conditions=[_condition(g) for g in t.guards]
+            )
+        self.offsets = {
+            (name, i): parse_offset(rung.at)
+            for name in self.spec.deadlines
+            for i, rung in enumerate(self.spec.rungs(name))
+        }
+
+    @classmethod
+    def from_raw(cls, raw: Any, source: str) -> Workflow:
+        return cls(spec=load_spec(raw, source), source=source, raw=raw)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def version(self) -> int:
+        return self.spec.version
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the canonical definition: a pinned version must never change under a case."""
+        canonical = json.dumps(self.raw, sort_keys=True, ensure_ascii=False, default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def allowed_triggers(self, state: str) -> list[str]:
+        """Triggers that may be fired from `state`, in definition order."""
+        possible = set(self.machine.get_triggers(state))
+        return list(dict.fromkeys(t.trigger for t in self.spec.transitions if t.trigger in possible))
+
+    def transitions_from(self, state: str, trigger: str) -> list[TransitionSpec]:
+        return [t for t in self.spec.transitions if t.trigger == trigger and state in t.sources]
+
+    def state_label(self, state: str) -> str:
+        spec = self.spec.states.get(state)
+        return spec.label if spec else state
+
+    def trigger_label(self, trigger: str) -> str:
+        found = self.spec.transition_for(trigger)
+        return found[0].label if found else trigger
+
+    def is_final(self, state: str) -> bool:
+        return self.spec.states[state].final
+
+    def rung(self, deadline: str, index: int) -> RungSpec:
+        return self.spec.rungs(deadline)[index]
+
+    def mermaid(self) -> str:
+        """The state diagram as Mermaid `stateDiagram-v2` text, with the Chinese labels."""
+        lines = ["stateDiagram-v2", f"    %% {self.spec.label} ({self.name} v{self.version})"]
+        for name, st in self.spec.states.items():
+            lines.append(f'    state "{st.label} {name}" as {name}')
+        lines.append(f"    [*] --> {self.spec.initial}")
+        for t in self.spec.transitions:
+            roles = "/".join(t.roles)
+            guards = f" [{', '.join(t.guards)}]" if t.guards else ""
+            for src in t.sources:
+                lines.append(f"    {src} --> {t.dest}: {t.trigger} {t.label} ({roles}){guards}")
+        for name, st in self.spec.states.items():
+            if st.final:
+                lines.append(f"    {name} --> [*]")
+        return "\n".join(lines)

@@ -1,0 +1,117 @@
+"""Opening the database: engine, SQLite settings, transactions, migrations.
+
+SQLite (the embedded default) runs in WAL mode with ``synchronous=FULL``: a committed
+step survives a power loss, which an accountability record needs (LIBRARIES.md §3.2
+measured the cost). Writers take the write lock up front with ``BEGIN IMMEDIATE`` so two
+writers never deadlock upgrading a read lock. PostgreSQL is the scale-out store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from duban.errors import StorageError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+READ_ONLY = "duban_read_only"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # Let SQLAlchemy emit BEGIN itself (pysqlite's own deferred BEGIN breaks BEGIN IMMEDIATE).
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    read_only = conn.get_execution_options().get(READ_ONLY, False)
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+class Database:
+    """One database, SQLite or PostgreSQL, with duban's connection settings."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        self.is_postgres = url.startswith("postgresql")
+        if self.is_sqlite:
+            self._check_sqlite_path(url)
+            self.engine: Engine = create_engine(url)
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "begin", _sqlite_begin)
+        else:
+            self.engine = create_engine(url, pool_pre_ping=True)
+
+    @staticmethod
+    def _check_sqlite_path(url: str) -> None:
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if not path or path == ":memory:":
+            return
+        folder = Path(path).resolve().parent
+        if not folder.is_dir():
+            raise StorageError(f"cannot open database {path}: folder {folder} does not exist")
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One write transaction: committed when the block ends, rolled back on any error."""
+        with self.translate(), self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read transaction that does not take the write lock."""
+        with self.translate(), self.engine.connect().execution_options(**{READ_ONLY: True}) as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def translate(self) -> Iterator[None]:
+        """Turn driver errors into StorageError with a message a user can act on."""
+        try:
+            yield
+        except OperationalError as exc:
+            raise StorageError(self._explain(exc)) from exc
+        except DBAPIError as exc:
+            if "no such table" in str(exc) or "does not exist" in str(exc.orig):
+                raise StorageError(f"database {self.display_url} is not initialised: run 'duban init'") from exc
+            raise
+
+    def _explain(self, exc: OperationalError) -> str:
+        text = str(exc.orig)
+        if "no such table" in text or "UndefinedTable" in type(exc.orig).__name__:
+            return f"database {self.display_url} is not initialised: run 'duban init'"
+        if "readonly" in text or "unable to open" in text:
+            return f"cannot write database {self.display_url}: {text} (check the path and its permissions)"
+        return f"database {self.display_url}: {text}"
+
+    @property
+    def display_url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def migrate(self) -> None:
+        """Create or upgrade the schema to the newest migration (idempotent)."""
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with self.translate(), self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def table_names(self) -> list[str]:
+        with self.translate(), self.engine.connect() as conn:
+            return inspect(conn).get_table_names()
+
+    def dispose(self) -> None:
+        self.engine.dispose()

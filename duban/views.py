@@ -1,0 +1,95 @@
+"""How cases, timers and notices look to people and scripts: JSON shapes with Chinese labels.
+
+Every instant is shown ISO 8601 with its offset in the office's zone (SPEC §5.1, §8).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+from typing import Any
+
+from duban.engine.model import Case
+from duban.engine.workflow import Workflow
+
+LEVEL_LABELS = {0: "正常", 1: "黄牌预警", 2: "红牌超期", 3: "督办通知", 4: "通报", 5: "问责"}
+TIMER_STATUS_LABELS = {"pending": "待触发", "claimed": "处理中", "fired": "已触发", "cancelled": "已取消"}
+DEADLINE_STATUS_LABELS = {"running": "计时中", "ended": "已结束"}
+
+
+def iso(at: datetime | None, tz: tzinfo) -> str | None:
+    return at.astimezone(tz).isoformat() if at else None
+
+
+def case_json(case: Case, wf: Workflow, timers: list[dict[str, Any]], tz: tzinfo) -> dict[str, Any]:
+    """The case as SPEC §8 lists it, plus labels, deadlines and the triggers allowed now."""
+    deadlines = []
+    for name, d in case.deadlines.items():
+        spec = wf.spec.deadlines.get(name)
+        deadlines.append({
+            "name": name, "label": spec.label if spec else name, "rule": d.rule,
+            "due_at": iso(d.due_at, tz), "approximate": d.approximate, "status": d.status,
+            "status_label": DEADLINE_STATUS_LABELS.get(d.status, d.status), "missed": d.missed,
+            "ended_at": iso(d.ended_at, tz),
+        })
+    return {
+        "id": case.id,
+        "workflow": case.workflow,
+        "workflow_label": wf.spec.label,
+        "workflow_version": case.workflow_version,
+        "state": case.state,
+        "state_label": wf.state_label(case.state),
+        "title": case.title,
+        "lead_unit": case.lead_unit,
+        "co_units": case.co_units,
+        "opened_at": iso(case.opened_at, tz),
+        "opened_by": case.opened_by,
+        "due_at": iso(case.due_at, tz),
+        "due_rule": case.due_rule,
+        "approximate": any(d.approximate for d in case.deadlines.values() if d.status == "running"),
+        "closed_at": iso(case.closed_at, tz),
+        "escalation_level": case.escalation_level,
+        "escalation_label": LEVEL_LABELS.get(case.escalation_level, str(case.escalation_level)),
+        "overdue": case.overdue,
+        "suspended": case.suspended,
+        "deadlines": deadlines,
+        "timers": [timer_json(t, wf, tz) for t in timers],
+        "allowed_triggers": [] if case.closed_at else [
+            {"trigger": t, "label": wf.trigger_label(t)}
+            for t in wf.allowed_triggers(case.state)
+            if any(r != "system" for tr in wf.transitions_from(case.state, t) for r in tr.roles)
+        ],
+        "data": case.data,
+        "version": case.version,
+    }
+
+
+def timer_json(t: dict[str, Any], wf: Workflow, tz: tzinfo) -> dict[str, Any]:
+    rungs = wf.spec.rungs(t["deadline"]) if t["deadline"] in wf.spec.deadlines else []
+    rung = rungs[t["rung"]] if t["rung"] < len(rungs) else None
+    deadline_label = wf.spec.deadlines[t["deadline"]].label if rung else t["deadline"]
+    return {
+        "id": t["id"],
+        "kind": f"{t['deadline']}:{rung.label if rung else t['rung']}",
+        "label": f"{deadline_label} · {rung.label}" if rung else t["deadline"],
+        "level": rung.level if rung else None,
+        "due_at": iso(t["due_at"], tz),
+        "status": t["status"],
+        "status_label": TIMER_STATUS_LABELS.get(t["status"], t["status"]),
+        "approximate": t["approximate"],
+        "fired_at": iso(t["fired_at"], tz),
+    }
+
+
+def notice_json(n: dict[str, Any], tz: tzinfo) -> dict[str, Any]:
+    return {
+        "id": n["id"], "case_id": n["case_id"], "created_at": iso(n["created_at"], tz),
+        "kind": n["kind"], "recipient": n["recipient"], "level": n["level"],
+        "level_label": LEVEL_LABELS.get(n["level"], "") if n["level"] is not None else "",
+        "title": n["title"],
+    }
+
+
+def event_json(e: dict[str, Any], tz: tzinfo) -> dict[str, Any]:
+    out = dict(e)
+    out["at"] = iso(e["at"], tz)
+    return out

@@ -1,0 +1,62 @@
+"""Plain-text views for people: a workflow's rules and one case's situation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from duban.engine.workflow import Workflow
+from duban.output import table
+
+
+def describe(wf: Workflow) -> str:
+    """A workflow's states, triggers, deadlines and ladders, as `workflow show` prints them."""
+    s = wf.spec
+    lines = [f"{s.label} {wf.name} v{wf.version}  ({wf.source})", s.description, "", "状态 states:"]
+    for name, st in s.states.items():
+        mark = " (终态 final)" if st.final else (" (初始 initial)" if name == s.initial else "")
+        lines.append(f"  {name:<16} {st.label}{mark}")
+    lines += ["", "操作 transitions:"]
+    rows = [{"trigger": t.trigger, "label": t.label, "from": t.sources, "to": t.dest, "roles": t.roles,
+             "guards": t.guards + [f"--set {k}" for k in t.sets]} for t in s.transitions]
+    lines.append(table(rows, [("trigger", "操作"), ("label", "名称"), ("from", "从"), ("to", "到"),
+                              ("roles", "角色"), ("guards", "条件")]))
+    for name, d in s.deadlines.items():
+        rule = "--due given when the case is opened" if d.rule == "from_case" else d.rule
+        lines += ["", f"时限 {d.label} ({name}): {rule}, from {'opening' if d.anchor == 'opened' else 'entering'} "
+                      f"{'/'.join(d.running_in)}"]
+        for rung in s.rungs(name):
+            acts = [f"level {rung.level}" if rung.level else "", f"trigger {rung.trigger}" if rung.trigger else "",
+                    f"{rung.notice.kind} → {'、'.join(rung.notice.to)}" if rung.notice else ""]
+            lines.append(f"  {rung.at:>6}  {rung.label}: {', '.join(a for a in acts if a)}")
+    if s.fields:
+        lines += ["", "字段 fields (--set at opening):"]
+        lines += [f"  {k}: {f.label}" + (f" ({'|'.join(f.values)})" if f.values else "") for k, f in s.fields.items()]
+    return "\n".join(lines)
+
+
+def case_text(c: dict[str, Any]) -> str:
+    """One case for a person: header, deadlines, timers, what may happen next."""
+    approx = "（约：该年工作日历未载入，仅按周末计算）" if c["approximate"] else ""
+    lines = [
+        f"案件 {c['id']}  {c['workflow_label']} {c['workflow']} v{c['workflow_version']}",
+        f"标题      {c['title']}",
+        f"状态      {c['state_label']} ({c['state']})" + ("  已挂起" if c["suspended"] else ""),
+        f"牵头单位  {c['lead_unit']}" + (f"   配合单位 {'、'.join(c['co_units'])}" if c["co_units"] else ""),
+        f"交办时间  {c['opened_at']}  by {c['opened_by']}",
+        f"办结时限  {c['due_at'] or '-'}{approx}",
+        f"预警级别  {c['escalation_level']} {c['escalation_label']}" + ("   ⚠ 超期" if c["overdue"] else ""),
+    ]
+    if c["closed_at"]:
+        lines.append(f"办结时间  {c['closed_at']}")
+    if c["data"]:
+        lines.append("数据      " + ", ".join(f"{k}={v}" for k, v in c["data"].items()))
+    if c["deadlines"]:
+        lines += ["", "时限 deadlines:", table(c["deadlines"], [
+            ("label", "时限"), ("rule", "规则"), ("due_at", "到期"), ("status_label", "状态"), ("missed", "已超期"),
+            ("approximate", "约")])]
+    if c["timers"]:
+        lines += ["", "计时器 timers:", table(c["timers"], [
+            ("label", "计时器"), ("due_at", "触发时间"), ("status_label", "状态"), ("approximate", "约")])]
+    if c["allowed_triggers"]:
+        lines += ["", "可执行操作: " + ", ".join(f"{t['trigger']} {t['label']}" for t in c["allowed_triggers"])]
+    return "\n".join(lines)

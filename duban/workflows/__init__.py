@@ -1,0 +1,75 @@
+"""Workflow files: the shipped definitions and an office's own.
+
+One YAML file per workflow version, read with ``yaml.safe_load`` and validated by
+`duban.engine.definition`. The shipped files live beside this module; an office adds its
+own directory with ``DUBAN_WORKFLOWS`` (os.pathsep-separated). The guards a file may name
+are the allow-list in `duban.engine.guards`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from duban.engine.workflow import Workflow
+from duban.errors import DefinitionError, NotFoundError
+
+SHIPPED_DIR = Path(__file__).parent
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse a YAML file; a syntax error becomes a DefinitionError with its line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DefinitionError(str(path), "", f"cannot read the file: {exc.strerror}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise DefinitionError(str(path), where, f"YAML syntax error: {problem}") from None
+
+
+def load_file(path: str | Path) -> Workflow:
+    """Load and validate one workflow file."""
+    p = Path(path)
+    return Workflow.from_raw(read_yaml(p), str(p))
+
+
+def workflow_dirs() -> list[Path]:
+    extra = [Path(d) for d in os.environ.get("DUBAN_WORKFLOWS", "").split(os.pathsep) if d]
+    return [SHIPPED_DIR, *extra]
+
+
+class Catalog:
+    """Every workflow version available to open new cases, newest version per name."""
+
+    def __init__(self, dirs: list[Path] | None = None) -> None:
+        self._all: dict[tuple[str, int], Workflow] = {}
+        for d in dirs if dirs is not None else workflow_dirs():
+            for path in sorted(d.glob("*.yaml")):
+                wf = load_file(path)
+                key = (wf.name, wf.version)
+                if key in self._all and self._all[key].fingerprint != wf.fingerprint:
+                    raise DefinitionError(str(path), "version", f"{wf.name} v{wf.version} is also defined, differently, in {self._all[key].source}")
+                self._all[key] = wf
+
+    def names(self) -> list[str]:
+        return sorted({name for name, _ in self._all})
+
+    def latest(self, name: str) -> Workflow:
+        versions = [v for (n, v) in self._all if n == name]
+        if not versions:
+            raise NotFoundError(f"unknown workflow '{name}' (available: {', '.join(self.names())})")
+        return self._all[(name, max(versions))]
+
+    def get(self, name: str, version: int) -> Workflow | None:
+        return self._all.get((name, version))
+
+    def all(self) -> list[Workflow]:
+        return [self._all[k] for k in sorted(self._all)]
