@@ -104,7 +104,7 @@ class App:
             seeded = calendar_store.is_empty(conn)
             if seeded:
                 calendar_store.store(conn, seed_from_chinesecalendar(), now)
-            years = [y for y in range(2000, 2100) if calendar_store.year(conn, y)[0]] if seeded else []
+            years = calendar_store.known_years(conn) if seeded else []
         log.info("db.initialised", url=self.db.display_url, calendar_seeded=seeded)
         return {"database": self.db.display_url, "calendar_seeded": seeded,
                 "calendar_years": [years[0], years[-1]] if years else None}

@@ -407,6 +407,9 @@ def demo(as_json: bool) -> None:
         emit_json(report)
 
 
+# -- commands defined in their own modules (each registers itself here) ------------------
+
+
 def main() -> None:
     cli(prog_name="duban", auto_envvar_prefix=None)
 
@@ -414,3 +417,4 @@ def main() -> None:
 if __name__ == "__main__":  # pragma: no cover
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
     main()
+

@@ -16,9 +16,9 @@ whenever the rung falls due while its trigger is allowed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from typing import Any
 
 from duban.engine.calendar import WorkingCalendar
 from duban.engine.deadlines import compute_deadline, parse_rule, shift
@@ -238,7 +238,7 @@ class Engine:
             out.fired.append(f"case {case.id} {rung.trigger} → {case.state}")
         return out
 
-    def _recipients(self, case: Case, to: list[str]) -> list[str]:
+    def _recipients(self, case: Case, to: Sequence[str]) -> list[str]:
         out: list[str] = []
         for r in to:
             out.extend([case.lead_unit] if r == "lead_unit" else case.co_units if r == "co_units" else [r])
@@ -258,12 +258,9 @@ class Engine:
                 if current is None or spec.restart_on_reentry:
                     current = self._start(wf, case, name, at)
                     case.deadlines[name] = current
-                    rungs = range(len(wf.spec.rungs(name)))
                 else:
                     current.status, current.ended_at = RUNNING, None
-                    rungs = range(len(wf.spec.rungs(name)))
-                    rungs = [i for i in rungs if i not in current.fired_rungs or wf.rung(name, i).trigger]
-                out.arm.extend(self.rung_timers(wf, current, rungs))
+                out.arm.extend(self.rung_timers(wf, current, self.pending_rungs(wf, current)))
         if final and case.closed_at is None:
             case.closed_at = at
         main = wf.spec.main_deadline
@@ -277,7 +274,14 @@ class Engine:
         deadline = compute_deadline(parse_rule(rule_text, self.tz), anchor, self.calendar, self.tz)
         return DeadlineState(name, rule_text, anchor, deadline.due_at, deadline.approximate)
 
-    def rung_timers(self, wf: Workflow, deadline: DeadlineState, rungs: Any) -> list[TimerSpec]:
+    @staticmethod
+    def pending_rungs(wf: Workflow, deadline: DeadlineState) -> list[int]:
+        """Rungs still to come: those not fired yet, and those whose trigger must fire again
+        (e.g. `expire` after a report was rejected past the due date)."""
+        rungs = range(len(wf.spec.rungs(deadline.name)))
+        return [i for i in rungs if i not in deadline.fired_rungs or wf.rung(deadline.name, i).trigger]
+
+    def rung_timers(self, wf: Workflow, deadline: DeadlineState, rungs: Sequence[int]) -> list[TimerSpec]:
         """The timers of the given rungs of a deadline, from its current instant."""
         out = []
         for i in rungs:
@@ -294,9 +298,8 @@ class Engine:
             fresh = compute_deadline(parse_rule(d.rule, self.tz), d.anchor_at, self.calendar, self.tz)
             old = d.due_at
             d.due_at, d.approximate = fresh.due_at, fresh.approximate
-            pending = [i for i in range(len(wf.spec.rungs(name))) if i not in d.fired_rungs or wf.rung(name, i).trigger]
             out.cancel.append(name)
-            out.arm.extend(self.rung_timers(wf, d, pending))
+            out.arm.extend(self.rung_timers(wf, d, self.pending_rungs(wf, d)))
             out.events.append(
                 Event("recompute", SYSTEM.name, SYSTEM.role, now, from_state=case.state, to_state=case.state,
                       note=reason, data={"deadline": name, "from": old.isoformat(), "to": d.due_at.isoformat(),
@@ -309,6 +312,3 @@ class Engine:
             case.due_at = case.deadlines[main].due_at
         return out
 
-
-def describe_values(values: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in values.items())

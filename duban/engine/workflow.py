@@ -58,7 +58,7 @@ class Workflow:
         )
         for t in self.spec.transitions:
             self.machine.add_transition(
-                t.trigger, t.sources, t.dest, conditions=[_condition(g) for g in t.guards]
+                t.trigger, list[Any](t.sources), t.dest, conditions=[_condition(g) for g in t.guards]
             )
         self.offsets = {
             (name, i): parse_offset(rung.at)

@@ -40,6 +40,10 @@ def store(conn: Connection, imported: CalendarImport, now: datetime) -> None:
     )
 
 
+def known_years(conn: Connection) -> list[int]:
+    return [r.year for r in conn.execute(select(CAL_YEARS.c.year).order_by(CAL_YEARS.c.year))]
+
+
 def year(conn: Connection, year: int) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """The year's record (None if not loaded) and its special days."""
     info = conn.execute(select(CAL_YEARS).where(CAL_YEARS.c.year == year)).first()
