@@ -173,7 +173,8 @@ class App:
         from duban.views import case_json
 
         assert case.id is not None
-        return case_json(case, wf, repo.timers_of(conn, case.id), self.tz)
+        allowed = self.engine(conn).human_triggers(wf, case)
+        return case_json(case, wf, repo.timers_of(conn, case.id), self.tz, allowed)
 
     def _warn_approximate(self, case: Case) -> None:
         for d in case.deadlines.values():

@@ -9,6 +9,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from duban.engine.model import Case
+from duban.engine.operations import LABELS as SHARED_LABELS
 from duban.engine.workflow import Workflow
 
 LEVEL_LABELS = {0: "正常", 1: "黄牌预警", 2: "红牌超期", 3: "督办通知", 4: "通报", 5: "问责"}
@@ -20,7 +21,9 @@ def iso(at: datetime | None, tz: tzinfo) -> str | None:
     return at.astimezone(tz).isoformat() if at else None
 
 
-def case_json(case: Case, wf: Workflow, timers: list[dict[str, Any]], tz: tzinfo) -> dict[str, Any]:
+def case_json(
+    case: Case, wf: Workflow, timers: list[dict[str, Any]], tz: tzinfo, allowed: list[tuple[str, tuple[str, ...]]]
+) -> dict[str, Any]:
     """The case as SPEC §8 lists it, plus labels, deadlines and the triggers allowed now."""
     deadlines = []
     for name, d in case.deadlines.items():
@@ -53,10 +56,9 @@ def case_json(case: Case, wf: Workflow, timers: list[dict[str, Any]], tz: tzinfo
         "suspended": case.suspended,
         "deadlines": deadlines,
         "timers": [timer_json(t, wf, tz) for t in timers],
-        "allowed_triggers": [] if case.closed_at else [
-            {"trigger": t, "label": wf.trigger_label(t)}
-            for t in wf.allowed_triggers(case.state)
-            if any(r != "system" for tr in wf.transitions_from(case.state, t) for r in tr.roles)
+        "allowed_triggers": [
+            {"trigger": t, "label": wf.trigger_label(t) if t not in SHARED_LABELS else SHARED_LABELS[t], "roles": list(roles)}
+            for t, roles in allowed
         ],
         "data": case.data,
         "version": case.version,

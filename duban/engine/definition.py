@@ -55,6 +55,13 @@ class RungSpec(_Strict):
     notice: NoticeSpec | None = None
 
 
+class VariantSpec(_Strict):
+    """Another rule for the deadline when the case's fields match (e.g. urgent → 24h)."""
+
+    when: dict[str, list[str]] = Field(min_length=1)
+    rule: str
+
+
 class DeadlineSpec(_Strict):
     label: str
     rule: str
@@ -62,6 +69,10 @@ class DeadlineSpec(_Strict):
     running_in: list[Ident] = Field(min_length=1)
     ladder: Ident | list[RungSpec]
     restart_on_reentry: bool = False
+    when: dict[str, list[str]] = Field(default_factory=dict)  # runs only for cases whose fields match
+    variants: list[VariantSpec] = Field(default_factory=list)
+    ends_on: list[Ident] = Field(default_factory=list)  # triggers that meet it without leaving its states
+    source: str = ""  # the rule's legal or local source, shown by `workflow show`
 
 
 class TransitionSpec(_Strict):
@@ -72,6 +83,8 @@ class TransitionSpec(_Strict):
     roles: list[Role] = Field(min_length=1)
     guards: list[str] = Field(default_factory=list)
     sets: list[Ident] = Field(default_factory=list)
+    record: dict[str, str] = Field(default_factory=dict)  # fields the transition sets itself
+    reassigns: bool = False  # --set unit=… makes that unit the lead (改派)
     escalate_to: int | None = Field(default=None, ge=1, le=5)
 
     @property
@@ -82,6 +95,8 @@ class TransitionSpec(_Strict):
 class FieldSpec(_Strict):
     label: str
     values: list[str] | None = None
+    default: str | None = None
+    settable: bool = True  # False: only transitions set it (`record`), never --set at opening
 
 
 class WorkflowSpec(_Strict):
@@ -112,6 +127,15 @@ class WorkflowSpec(_Strict):
 
     def transition_for(self, trigger: str) -> list[TransitionSpec]:
         return [t for t in self.transitions if t.trigger == trigger]
+
+    def field_value(self, data: dict[str, Any], key: str) -> str:
+        """A case's value of a field, or the field's default."""
+        spec = self.fields.get(key)
+        value = data.get(key, spec.default if spec else None)
+        return "" if value is None else str(value)
+
+    def matches(self, data: dict[str, Any], when: dict[str, list[str]]) -> bool:
+        return all(self.field_value(data, k) in allowed for k, allowed in when.items())
 
 
 def load_spec(raw: Any, file: str) -> WorkflowSpec:
@@ -151,6 +175,7 @@ _MODEL_BY_KEY: dict[str, type[BaseModel]] = {
     "ladders": RungSpec,
     "fields": FieldSpec,
     "ladder": RungSpec,
+    "variants": VariantSpec,
     "notice": NoticeSpec,
 }
 
@@ -190,6 +215,11 @@ def _check_meaning(spec: WorkflowSpec, file: str) -> None:
         for key in t.sets:
             if key in spec.fields:
                 fail(f"transitions[{i}].sets", f"'{key}' is a field set at opening, not by a trigger")
+        for key in t.record:
+            if key not in spec.fields:
+                fail(f"transitions[{i}].record", f"unknown field '{key}' (fields: {', '.join(spec.fields) or 'none'})")
+        if t.reassigns and "unit" not in t.sets:
+            fail(f"transitions[{i}].reassigns", "a reassigning trigger needs 'unit' in its sets")
     _check_reachable(spec, fail)
     for name in spec.ladders:
         _check_rungs(spec, spec.ladders[name], f"ladders.{name}", triggers, fail)
@@ -199,13 +229,19 @@ def _check_meaning(spec: WorkflowSpec, file: str) -> None:
                 fail(f"deadlines.{name}.running_in[{j}]", f"unknown state '{st}' (states: {known})")
             if spec.states[st].final:
                 fail(f"deadlines.{name}.running_in[{j}]", f"'{st}' is final: a deadline cannot run in a closed case")
-        if d.rule != FROM_CASE:
-            try:
-                parse_rule(d.rule, _UTC)
-            except UsageError as exc:
-                fail(f"deadlines.{name}.rule", str(exc))
-            if parse_rule(d.rule, _UTC).unit in ("date", "datetime"):
-                fail(f"deadlines.{name}.rule", "a fixed date belongs on the case (--due), use rule: from_case")
+        rules = [(f"deadlines.{name}.rule", d.rule)] + [
+            (f"deadlines.{name}.variants[{k}].rule", v.rule) for k, v in enumerate(d.variants)
+        ]
+        for where, rule in rules:
+            _check_rule(where, rule, fail)
+        conditions = [(f"deadlines.{name}.when", d.when)] + [
+            (f"deadlines.{name}.variants[{k}].when", v.when) for k, v in enumerate(d.variants)
+        ]
+        for where, when in conditions:
+            _check_when(spec, where, when, fail)
+        for k, trig in enumerate(d.ends_on):
+            if trig not in triggers:
+                fail(f"deadlines.{name}.ends_on[{k}]", f"unknown trigger '{trig}' (triggers: {', '.join(sorted(triggers))})")
         if isinstance(d.ladder, str):
             if d.ladder not in spec.ladders:
                 fail(f"deadlines.{name}.ladder", f"unknown ladder '{d.ladder}' (ladders: {', '.join(spec.ladders) or 'none'})")
@@ -213,6 +249,28 @@ def _check_meaning(spec: WorkflowSpec, file: str) -> None:
             _check_rungs(spec, d.ladder, f"deadlines.{name}.ladder", triggers, fail)
     if spec.main_deadline is not None and spec.main_deadline not in spec.deadlines:
         fail("main_deadline", f"unknown deadline '{spec.main_deadline}' (deadlines: {', '.join(spec.deadlines) or 'none'})")
+
+
+def _check_rule(where: str, rule: str, fail: Any) -> None:
+    if rule == FROM_CASE:
+        return
+    try:
+        parsed = parse_rule(rule, _UTC)
+    except UsageError as exc:
+        fail(where, str(exc))
+    if parsed.unit in ("date", "datetime"):
+        fail(where, "a fixed date belongs on the case (--due), use rule: from_case")
+
+
+def _check_when(spec: WorkflowSpec, where: str, when: dict[str, list[str]], fail: Any) -> None:
+    for key, values in when.items():
+        field = spec.fields.get(key)
+        if field is None:
+            fail(f"{where}.{key}", f"unknown field '{key}' (fields: {', '.join(spec.fields) or 'none'})")
+        elif field.values is not None:
+            for v in values:
+                if v not in field.values:
+                    fail(f"{where}.{key}", f"'{v}' is not a value of field '{key}' (values: {', '.join(field.values)})")
 
 
 def _check_rungs(spec: WorkflowSpec, rungs: list[RungSpec], path: str, triggers: set[str], fail: Any) -> None:

@@ -26,6 +26,7 @@ class Attempt:
     note: str = ""
     values: Mapping[str, str] = field(default_factory=dict)
     failures: list[tuple[str, str]] = field(default_factory=list)
+    taken: int | None = None  # index of the transition the machine took
 
 
 Guard = Callable[[Attempt], str | None]
@@ -70,11 +71,11 @@ def _unsatisfied(a: Attempt) -> str | None:
 
 
 def _first_reopen(a: Attempt) -> str | None:
-    return None if not a.case.data.get("reopened") else "the case was already reopened once"
+    return None if a.case.data.get("reopened") != "yes" else "the case was already reopened once"
 
 
 def _already_reopened(a: Attempt) -> str | None:
-    return None if a.case.data.get("reopened") else "the case has not been reopened yet"
+    return None if a.case.data.get("reopened") == "yes" else "the case has not been reopened yet"
 
 
 GUARDS: Mapping[str, Guard] = {

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-RUNNING, ENDED = "running", "ended"
+# A deadline runs while the case is in one of its states; it has *ended* when the case left
+# them (it resumes if the case comes back) and is *done* when a trigger met it (for good).
+RUNNING, ENDED, DONE = "running", "ended", "done"
 
 
 @dataclass
@@ -140,5 +142,6 @@ class Outcome:
     events: list[Event] = field(default_factory=list)
     arm: list[TimerSpec] = field(default_factory=list)
     cancel: list[str] = field(default_factory=list)  # deadline names whose pending timers end
+    units_changed: bool = False  # the lead unit changed (改派): storage rewrites case_units
     notices: list[Notice] = field(default_factory=list)
     fired: list[str] = field(default_factory=list)  # human-readable lines for `tick`

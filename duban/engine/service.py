@@ -24,7 +24,7 @@ from duban.engine.calendar import WorkingCalendar
 from duban.engine.deadlines import compute_deadline, parse_rule, shift
 from duban.engine.definition import FROM_CASE, HUMAN_ROLES
 from duban.engine.guards import Attempt
-from duban.engine.model import ENDED, RUNNING, Case, DeadlineState, Event, Notice, Outcome, TimerSpec
+from duban.engine.model import DONE, ENDED, RUNNING, Case, DeadlineState, Event, Notice, Outcome, TimerSpec
 from duban.engine.workflow import Workflow
 from duban.errors import (
     GuardRejectedError,
@@ -34,6 +34,8 @@ from duban.errors import (
 )
 
 OPENER_ROLES = ("office", "leader")
+# Operations every workflow has (SPEC §4 preamble), handled by duban.engine.operations.
+SHARED_OPERATIONS = ("request_extension", "approve_extension", "refuse_extension", "suspend", "resume")
 
 
 @dataclass(frozen=True)
@@ -127,8 +129,8 @@ class Engine:
     def _check_fields(self, wf: Workflow, values: dict[str, str]) -> None:
         for key, value in values.items():
             field = wf.spec.fields.get(key)
-            if field is None:
-                allowed = ", ".join(wf.spec.fields) or "none"
+            if field is None or not field.settable:
+                allowed = ", ".join(k for k, f in wf.spec.fields.items() if f.settable) or "none"
                 raise UsageError(f"--set {key}=…: workflow '{wf.name}' has no field '{key}' (fields: {allowed})")
             if field.values is not None and value not in field.values:
                 raise UsageError(f"--set {key}={value}: allowed values: {', '.join(field.values)}")
@@ -150,9 +152,16 @@ class Engine:
         if actor.role not in HUMAN_ROLES:
             raise PermissionDeniedError(f"'{actor.name}' is not a person: only the scheduler acts as system")
         assert case.id is not None
-        human = [t for t in wf.allowed_triggers(case.state) if self._human(wf, case.state, t)]
-        if trigger not in human:
-            raise TransitionNotAllowedError(case.id, trigger, case.state, [self._describe(wf, case.state, t) for t in human])
+        if case.closed_at is not None:
+            raise TransitionNotAllowedError(case.id, trigger, case.state, [])
+        if trigger in SHARED_OPERATIONS:
+            from duban.engine.operations import run_shared_operation
+
+            return run_shared_operation(self, wf, case, trigger, actor, note, values, now)
+        human = self.human_triggers(wf, case)
+        if trigger not in dict(human) or case.suspended:
+            described = [f"{t} ({'/'.join(roles)})" for t, roles in human]
+            raise TransitionNotAllowedError(case.id, trigger, "suspended" if case.suspended else case.state, described)
         candidates = wf.transitions_from(case.state, trigger)
         roles = sorted({r for t in candidates for r in t.roles})
         if actor.role not in roles:
@@ -170,12 +179,20 @@ class Engine:
                 raise UsageError(f"--set {key}=…: '{trigger}' takes {', '.join(settable) or 'no --set values'}")
         return self._transition(wf, case, trigger, actor, note, values, now, now)
 
-    def _human(self, wf: Workflow, state: str, trigger: str) -> bool:
-        return any(r != "system" for t in wf.transitions_from(state, trigger) for r in t.roles)
+    def human_triggers(self, wf: Workflow, case: Case) -> list[tuple[str, tuple[str, ...]]]:
+        """What people may fire now, with the roles that may: the workflow's own triggers
+        (none while suspended) and the shared operations."""
+        from duban.engine.operations import shared_available
 
-    def _describe(self, wf: Workflow, state: str, trigger: str) -> str:
-        roles = sorted({r for t in wf.transitions_from(state, trigger) for r in t.roles})
-        return f"{trigger} ({'/'.join(roles)})"
+        if case.closed_at is not None:
+            return []
+        own: list[tuple[str, tuple[str, ...]]] = []
+        if not case.suspended:
+            for trigger in wf.allowed_triggers(case.state):
+                roles = tuple(sorted({r for t in wf.transitions_from(case.state, trigger) for r in t.roles}))
+                if roles != ("system",):
+                    own.append((trigger, roles))
+        return own + shared_available(wf, case)
 
     def _transition(
         self, wf: Workflow, case: Case, trigger: str, actor: Actor, note: str,
@@ -186,16 +203,23 @@ class Engine:
         if not wf.machine.events[trigger].trigger(case, attempt=attempt):
             guard, _ = attempt.failures[0]
             raise GuardRejectedError(guard, "; ".join(dict.fromkeys(m for _, m in attempt.failures)))
-        taken = next(t for t in wf.transitions_from(from_state, trigger) if t.dest == case.state)
+        assert attempt.taken is not None
+        taken = wf.spec.transitions[attempt.taken]
+        out = Outcome(case)
+        if taken.reassigns and values.get("unit", "").strip() and values["unit"].strip() != case.lead_unit:
+            new_lead = values["unit"].strip()
+            case.data.setdefault("previous_units", []).append(case.lead_unit)
+            case.co_units = [u for u in case.co_units if u != new_lead]
+            case.lead_unit, out.units_changed = new_lead, True
         case.data.update(values)
+        case.data.update(taken.record)
         if taken.escalate_to:
             case.escalation_level = max(case.escalation_level, taken.escalate_to)
-        out = Outcome(case)
         out.events.append(
             Event("fire", actor.name, actor.role, now, trigger=trigger, from_state=from_state,
                   to_state=case.state, note=note, data=dict(values))
         )
-        self._sync_deadlines(wf, case, logical, out)
+        self._sync_deadlines(wf, case, logical, out, trigger=trigger)
         return out
 
     # -- timers ----------------------------------------------------------------------
@@ -245,12 +269,16 @@ class Engine:
         return out
 
     # -- deadlines -------------------------------------------------------------------
-    def _sync_deadlines(self, wf: Workflow, case: Case, at: datetime, out: Outcome) -> None:
-        """Start, resume or end each deadline to match the case's new state."""
+    def _sync_deadlines(self, wf: Workflow, case: Case, at: datetime, out: Outcome, trigger: str | None = None) -> None:
+        """Start, resume or end each deadline to match the case's new state, fields and trigger."""
         final = wf.is_final(case.state)
         for name, spec in wf.spec.deadlines.items():
-            should_run = not final and case.state in spec.running_in
             current = case.deadlines.get(name)
+            if current is not None and current.status == RUNNING and trigger in spec.ends_on:
+                current.status, current.ended_at = DONE, at
+                out.cancel.append(name)
+                continue
+            should_run = not final and case.state in spec.running_in and wf.spec.matches(case.data, spec.when)
             if current is not None and current.status == RUNNING and not should_run:
                 current.status, current.ended_at = ENDED, at
                 out.cancel.append(name)
@@ -268,7 +296,8 @@ class Engine:
 
     def _start(self, wf: Workflow, case: Case, name: str, at: datetime) -> DeadlineState:
         spec = wf.spec.deadlines[name]
-        rule_text = case.due_rule if spec.rule == FROM_CASE else spec.rule
+        rule = next((v.rule for v in spec.variants if wf.spec.matches(case.data, v.when)), spec.rule)
+        rule_text = case.due_rule if rule == FROM_CASE else rule
         assert rule_text is not None
         anchor = case.opened_at if spec.anchor == "opened" else at
         deadline = compute_deadline(parse_rule(rule_text, self.tz), anchor, self.calendar, self.tz)

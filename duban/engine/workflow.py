@@ -38,6 +38,17 @@ def _condition(name: str) -> Callable[[EventData], bool]:
     return check
 
 
+def _taken(index: int) -> Callable[[EventData], bool]:
+    """The last condition of a transition: reached only when every guard passed, so it
+    records which of several transitions of one trigger (revisit yes / no …) was taken."""
+
+    def mark(event: EventData) -> bool:
+        event.kwargs["attempt"].taken = index
+        return True
+
+    return mark
+
+
 @dataclass
 class Workflow:
     """A workflow definition ready to drive cases."""
@@ -56,10 +67,9 @@ class Workflow:
             auto_transitions=False,
             send_event=True,
         )
-        for t in self.spec.transitions:
-            self.machine.add_transition(
-                t.trigger, list[Any](t.sources), t.dest, conditions=[_condition(g) for g in t.guards]
-            )
+        for index, t in enumerate(self.spec.transitions):
+            conditions: list[Any] = [_condition(g) for g in t.guards] + [_taken(index)]
+            self.machine.add_transition(t.trigger, list[Any](t.sources), t.dest, conditions=conditions)
         self.offsets = {
             (name, i): parse_offset(rung.at)
             for name in self.spec.deadlines

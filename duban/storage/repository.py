@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 
 from duban.engine.model import Case, DeadlineState, Outcome
 from duban.engine.service import DueTimer
@@ -62,7 +62,7 @@ def commit_outcome(conn: Connection, out: Outcome, now: datetime) -> Case:
             insert(CASE_UNITS),
             [{"case_id": case.id, "unit": u, "is_lead": u == case.lead_unit} for u in case.units()],
         )
-    elif out.events or out.arm or out.cancel:
+    elif out.events or out.arm or out.cancel or out.units_changed:
         done = conn.execute(
             update(CASES)
             .where(CASES.c.id == case.id, CASES.c.version == case.version)
@@ -71,6 +71,12 @@ def commit_outcome(conn: Connection, out: Outcome, now: datetime) -> Case:
         if done.rowcount != 1:
             raise ConcurrencyError(f"case {case.id} changed underneath (another action won); read it again and retry")
         case.version += 1
+    if out.units_changed:
+        conn.execute(delete(CASE_UNITS).where(CASE_UNITS.c.case_id == case.id))
+        conn.execute(
+            insert(CASE_UNITS),
+            [{"case_id": case.id, "unit": u, "is_lead": u == case.lead_unit} for u in case.units()],
+        )
     if out.cancel:
         conn.execute(
             update(TIMERS)
