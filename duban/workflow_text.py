@@ -24,6 +24,13 @@ def describe(wf: Workflow) -> str:
         rule = "--due given when the case is opened" if d.rule == "from_case" else d.rule
         lines += ["", f"时限 {d.label} ({name}): {rule}, from {'opening' if d.anchor == 'opened' else 'entering'} "
                       f"{'/'.join(d.running_in)}"]
+        lines += [f"  when {_when(v.when)}: {v.rule}" for v in d.variants]
+        if d.when:
+            lines.append(f"  only for cases with {_when(d.when)}")
+        if d.ends_on:
+            lines.append(f"  met by: {', '.join(d.ends_on)}")
+        if d.source:
+            lines.append(f"  source: {d.source}")
         for rung in s.rungs(name):
             acts = [f"level {rung.level}" if rung.level else "", f"trigger {rung.trigger}" if rung.trigger else "",
                     f"{rung.notice.kind} → {'、'.join(rung.notice.to)}" if rung.notice else ""]
@@ -32,6 +39,10 @@ def describe(wf: Workflow) -> str:
         lines += ["", "字段 fields (--set at opening):"]
         lines += [f"  {k}: {f.label}" + (f" ({'|'.join(f.values)})" if f.values else "") for k, f in s.fields.items()]
     return "\n".join(lines)
+
+
+def _when(when: dict[str, list[str]]) -> str:
+    return " and ".join(f"{k}={'|'.join(v)}" for k, v in when.items())
 
 
 def case_text(c: dict[str, Any]) -> str:
