@@ -9,6 +9,7 @@ tests all go through this class.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -246,13 +247,15 @@ class App:
         reason = f"working-day calendar {', '.join(map(str, imported.years))} imported ({imported.source})"
         moved = []
         with self.db.read() as conn:
-            ids = [c.id for c in repo.list_cases(conn, open_only=True)
-                   if any(d.approximate and d.status == "running" for d in c.deadlines.values())]
+            timers = repo.approximate_pending(conn)
+            ids = sorted({c.id for c in repo.list_cases(conn, open_only=True) if c.id is not None
+                          and any(d.approximate and d.status != "done" for d in c.deadlines.values())} | set(timers))
         for case_id in ids:
             assert case_id is not None
             with self.db.write() as conn:
                 case = self._case(conn, case_id)
-                out = self.engine(conn).recompute(self.workflow_of(conn, case), case, now, reason)
+                out = self.engine(conn).recompute(self.workflow_of(conn, case), case, now, reason,
+                                                  frozenset(timers.get(case_id, ())))
                 if out is not None:
                     repo.commit_outcome(conn, out, now)
                     moved.append(case_id)
@@ -273,8 +276,9 @@ class App:
 
     # -- audit -------------------------------------------------------------------------
     def verify(self) -> tuple[int, str | None, ChainBreak | None]:
-        with self.db.read() as conn:
-            return verify_chain(audit_log.iterate(conn))
+        with self.db.read() as conn, closing(audit_log.iterate(conn)) as events:
+            # closing(): a break stops reading early; the server-side cursor must still close
+            return verify_chain(events)
 
     def events(self) -> Iterator[dict[str, Any]]:
         with self.db.read() as conn:

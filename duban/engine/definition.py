@@ -145,7 +145,8 @@ def load_spec(raw: Any, file: str) -> WorkflowSpec:
     try:
         spec = WorkflowSpec.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        # in a union (ladder: name | list of rungs) the deepest error is the one that explains
+        first = max(exc.errors(), key=lambda e: len(e["loc"]))
         path = _path(first["loc"])
         if first["type"] == "extra_forbidden":
             allowed = _allowed_keys(first["loc"])
@@ -161,8 +162,9 @@ def load_spec(raw: Any, file: str) -> WorkflowSpec:
 def _path(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
-        # pydantic adds the union member tried ('str', 'list[RungSpec]'); it is noise to a reader
-        if isinstance(part, str) and ("[" in part or part in {"str", "int", "bool"}):
+        # pydantic adds the union member it tried ('str', 'list[RungSpec]', 'constrained-str'):
+        # noise to a reader of the file
+        if isinstance(part, str) and re.match(r"^(constrained-|function-|\w+\[|str$|int$|bool$)", part):
             continue
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out

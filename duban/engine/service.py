@@ -318,21 +318,28 @@ class Engine:
             out.append(TimerSpec(deadline.name, i, when.due_at, when.approximate or deadline.approximate))
         return out
 
-    def recompute(self, wf: Workflow, case: Case, now: datetime, reason: str) -> Outcome | None:
-        """Recompute approximate running deadlines (their year's calendar arrived); None if none moved."""
+    def recompute(
+        self, wf: Workflow, case: Case, now: datetime, reason: str, approximate_timers: frozenset[str] = frozenset()
+    ) -> Outcome | None:
+        """Recompute running deadlines the new calendar covers: those computed as approximate,
+        and those whose ladder timers were (named in `approximate_timers`). None if none."""
         out = Outcome(case)
         for name, d in case.deadlines.items():
-            if d.status != RUNNING or not d.approximate:
+            # an ended deadline may resume (退回重办), so it is recomputed too; a met one never runs again
+            if d.status == DONE or not (d.approximate or name in approximate_timers):
                 continue
             fresh = compute_deadline(parse_rule(d.rule, self.tz), d.anchor_at, self.calendar, self.tz)
             old = d.due_at
-            d.due_at, d.approximate = fresh.due_at, fresh.approximate
-            out.cancel.append(name)
-            out.arm.extend(self.rung_timers(wf, d, self.pending_rungs(wf, d)))
+            if d.original_due_at is None:  # an extension or suspension moved it: keep its instant
+                d.due_at = fresh.due_at
+            d.approximate = fresh.approximate and d.original_due_at is None
+            if d.status == RUNNING:
+                out.cancel.append(name)
+                out.arm.extend(self.rung_timers(wf, d, self.pending_rungs(wf, d)))
             out.events.append(
                 Event("recompute", SYSTEM.name, SYSTEM.role, now, from_state=case.state, to_state=case.state,
                       note=reason, data={"deadline": name, "from": old.isoformat(), "to": d.due_at.isoformat(),
-                                         "approximate": d.approximate})
+                                         "approximate": d.approximate, "timers_rescheduled": d.status == RUNNING})
             )
         if not out.events:
             return None

@@ -9,7 +9,7 @@ chain under concurrent writers, see README "Scaling out").
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, text
@@ -46,14 +46,17 @@ def append(conn: Connection, case_id: int | None, events: list[Event]) -> list[d
 COLUMNS = [c.name for c in AUDIT.columns]
 
 
-def iterate(conn: Connection, *, case_id: int | None = None, batch: int = 5000) -> Iterator[dict[str, Any]]:
+def iterate(conn: Connection, *, case_id: int | None = None, batch: int = 5000) -> Generator[dict[str, Any]]:
     """Events in sequence order, streamed in batches (bounded memory whatever the size)."""
     stmt = select(AUDIT).order_by(AUDIT.c.seq)
     if case_id is not None:
         stmt = stmt.where(AUDIT.c.case_id == case_id)
     result = conn.execution_options(stream_results=True, yield_per=batch).execute(stmt)
-    for row in result:
-        yield dict(row._mapping)
+    try:
+        for row in result:
+            yield dict(row._mapping)
+    finally:
+        result.close()
 
 
 def count(conn: Connection) -> int:

@@ -146,6 +146,17 @@ def mark_fired(conn: Connection, timer_id: int, now: datetime, node: str | None 
     return done.rowcount == 1
 
 
+def approximate_pending(conn: Connection) -> dict[int, set[str]]:
+    """Deadlines (per case) that still have pending timers computed without calendar data."""
+    rows = conn.execute(
+        select(TIMERS.c.case_id, TIMERS.c.deadline).where(TIMERS.c.status == PENDING, TIMERS.c.approximate.is_(True))
+    )
+    found: dict[int, set[str]] = {}
+    for r in rows:
+        found.setdefault(r.case_id, set()).add(r.deadline)
+    return found
+
+
 def pending_counts(conn: Connection, now: datetime) -> dict[str, int]:
     pending = conn.execute(select(func.count()).select_from(TIMERS).where(TIMERS.c.status == PENDING)).scalar_one()
     due = conn.execute(
