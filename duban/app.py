@@ -74,17 +74,24 @@ class App:
             self._pinned[key] = Workflow.from_raw(row["body"], row["source"])
         return self._pinned[key]
 
-    def _pin(self, conn: Connection, wf: Workflow, now: datetime) -> None:
-        row = repo.pinned_workflow(conn, wf.name, wf.version)
-        if row is None:
+    def _pin(self, conn: Connection, wf: Workflow, now: datetime) -> Workflow:
+        """Store the definition a new case uses (once per version) and return it. A changed
+        shipped file under an old number is refused; a changed office override gets the next
+        number (v1001 → v1002), so cases opened before keep theirs."""
+        while (row := repo.pinned_workflow(conn, wf.name, wf.version)) is not None:
+            if row["fingerprint"] == wf.fingerprint:
+                break
+            if wf.spec.overrides is None:
+                raise DefinitionError(
+                    wf.source, "version",
+                    f"{wf.name} v{wf.version} differs from the v{wf.version} cases were opened with; "
+                    f"give the changed file a new version number",
+                )
+            wf = wf.renumbered(wf.version + 1)
+        else:
             repo.pin_workflow(conn, wf.name, wf.version, wf.fingerprint, wf.source, wf.raw, now)
-        elif row["fingerprint"] != wf.fingerprint:
-            raise DefinitionError(
-                wf.source, "version",
-                f"{wf.name} v{wf.version} differs from the v{wf.version} cases were opened with; "
-                f"give the changed file a new version number",
-            )
         self._pinned.setdefault((wf.name, wf.version), wf)
+        return wf
 
     def actor(self, conn: Connection, name: str | None) -> Actor:
         if not name:
@@ -139,10 +146,10 @@ class App:
         now = self.clock.now()
         with self.db.write() as conn:
             who = self.actor(conn, actor)
+            wf = self._pin(conn, wf, now)
             out = self.engine(conn).open_case(
                 wf, title=title, lead_unit=lead_unit, co_units=co_units, due=due, values=values, actor=who, now=now
             )
-            self._pin(conn, wf, now)
             case = repo.commit_outcome(conn, out, now)
             shown = self._case_json(conn, case, wf)
         self._warn_approximate(case)

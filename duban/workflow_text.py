@@ -11,7 +11,10 @@ from duban.output import table
 def describe(wf: Workflow) -> str:
     """A workflow's states, triggers, deadlines and ladders, as `workflow show` prints them."""
     s = wf.spec
-    lines = [f"{s.label} {wf.name} v{wf.version}  ({wf.source})", s.description, "", "状态 states:"]
+    lines = [f"{s.label} {wf.name} v{wf.version}  ({wf.source})", s.description]
+    if s.overrides:
+        lines.append(f"本辖区设置 office settings: {s.overrides['file']} (shipped v{s.overrides['base_version']})")
+    lines += ["", "状态 states:"]
     for name, st in s.states.items():
         mark = " (终态 final)" if st.final else (" (初始 initial)" if name == s.initial else "")
         lines.append(f"  {name:<16} {st.label}{mark}")

@@ -111,6 +111,7 @@ class WorkflowSpec(_Strict):
     deadlines: dict[str, DeadlineSpec] = Field(default_factory=dict)
     ladders: dict[str, list[RungSpec]] = Field(default_factory=dict)
     fields: dict[str, FieldSpec] = Field(default_factory=dict)
+    overrides: dict[str, Any] | None = None  # set when an office's settings file derived this version
 
     @field_validator("states", "deadlines", "ladders", "fields")
     @classmethod

@@ -90,9 +90,15 @@ class Workflow:
 
     @property
     def fingerprint(self) -> str:
-        """SHA-256 of the canonical definition: a pinned version must never change under a case."""
-        canonical = json.dumps(self.raw, sort_keys=True, ensure_ascii=False, default=str)
+        """SHA-256 of the canonical definition (its version number aside): a pinned version
+        must never change under a case."""
+        body = {k: v for k, v in self.raw.items() if k != "version"}
+        canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def renumbered(self, version: int) -> Workflow:
+        """The same definition under another version number (a later revision of an override)."""
+        return Workflow.from_raw({**self.raw, "version": version}, self.source)
 
     def allowed_triggers(self, state: str) -> list[str]:
         """Triggers that may be fired from `state`, in definition order."""

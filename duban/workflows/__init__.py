@@ -16,6 +16,7 @@ import yaml
 
 from duban.engine.workflow import Workflow
 from duban.errors import DefinitionError, NotFoundError
+from duban.workflows.overrides import apply_overrides, path_in_settings, workflow_overrides
 
 SHIPPED_DIR = Path(__file__).parent
 
@@ -46,10 +47,15 @@ def workflow_dirs() -> list[Path]:
     return [SHIPPED_DIR, *extra]
 
 
-class Catalog:
-    """Every workflow version available to open new cases, newest version per name."""
+def settings_file() -> str | None:
+    return os.environ.get("DUBAN_SETTINGS") or None
 
-    def __init__(self, dirs: list[Path] | None = None) -> None:
+
+class Catalog:
+    """Every workflow version available to open new cases, newest version per name, with
+    the office's overrides (DUBAN_SETTINGS) applied to the newest shipped version."""
+
+    def __init__(self, dirs: list[Path] | None = None, settings: str | None = None) -> None:
         self._all: dict[tuple[str, int], Workflow] = {}
         for d in dirs if dirs is not None else workflow_dirs():
             for path in sorted(d.glob("*.yaml")):
@@ -58,6 +64,21 @@ class Catalog:
                 if key in self._all and self._all[key].fingerprint != wf.fingerprint:
                     raise DefinitionError(str(path), "version", f"{wf.name} v{wf.version} is also defined, differently, in {self._all[key].source}")
                 self._all[key] = wf
+        settings = settings if settings is not None else settings_file()
+        if settings:
+            self._apply_settings(settings)
+
+    def _apply_settings(self, file: str) -> None:
+        for name, changes in workflow_overrides(read_yaml(Path(file)), file).items():
+            if name not in self.names():
+                raise DefinitionError(file, f"workflows.{name}", f"unknown workflow '{name}' (available: {', '.join(self.names())})")
+            base = self.latest(name)
+            merged = apply_overrides(base.raw, changes, file)
+            try:
+                wf = Workflow.from_raw(merged, f"{base.source} + {file}")
+            except DefinitionError as exc:
+                raise path_in_settings(exc, file, name) from None
+            self._all[(name, wf.version)] = wf
 
     def names(self) -> list[str]:
         return sorted({name for name, _ in self._all})
