@@ -177,7 +177,7 @@ class Engine:
         for key in values:
             if key not in settable:
                 raise UsageError(f"--set {key}=…: '{trigger}' takes {', '.join(settable) or 'no --set values'}")
-        return self._transition(wf, case, trigger, actor, note, values, now, now)
+        return self._transition(wf, case, trigger, actor, note, values, now, now, values)
 
     def human_triggers(self, wf: Workflow, case: Case) -> list[tuple[str, tuple[str, ...]]]:
         """What people may fire now, with the roles that may: the workflow's own triggers
@@ -196,7 +196,7 @@ class Engine:
 
     def _transition(
         self, wf: Workflow, case: Case, trigger: str, actor: Actor, note: str,
-        values: dict[str, str], now: datetime, logical: datetime,
+        values: dict[str, str], now: datetime, logical: datetime, event_data: dict[str, Any],
     ) -> Outcome:
         from_state = case.state
         attempt = Attempt(case=case, trigger=trigger, actor=actor.name, role=actor.role, note=note, values=values)
@@ -217,7 +217,7 @@ class Engine:
             case.escalation_level = max(case.escalation_level, taken.escalate_to)
         out.events.append(
             Event("fire", actor.name, actor.role, now, trigger=trigger, from_state=from_state,
-                  to_state=case.state, note=note, data=dict(values))
+                  to_state=case.state, note=note, data=dict(event_data))
         )
         self._sync_deadlines(wf, case, logical, out, trigger=trigger)
         return out
@@ -255,7 +255,8 @@ class Engine:
                 out.notices.extend(Notice(rung.notice.kind, r, rung.level, title, now) for r in recipients)
             out.fired.append(f"case {case.id} {label} {rung.label} → level {case.escalation_level}")
         if rung.trigger and rung.trigger in wf.allowed_triggers(case.state):
-            sub = self._transition(wf, case, rung.trigger, SYSTEM, f"{label}：{rung.label}", {}, now, timer.due_at)
+            which = {"deadline": timer.deadline, "rung": timer.rung, "timer_due_at": timer.due_at.isoformat()}
+            sub = self._transition(wf, case, rung.trigger, SYSTEM, f"{label}：{rung.label}", {}, now, timer.due_at, which)
             out.events.extend(sub.events)
             out.arm.extend(sub.arm)
             out.cancel.extend(sub.cancel)
