@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from typing import Any
 
 from duban.engine.calendar import WorkingCalendar
 from duban.engine.deadlines import compute_deadline, parse_rule, shift

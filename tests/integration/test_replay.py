@@ -30,7 +30,7 @@ class TestReplay:
         run_demo(url, TZ, echo=None)
         result = all_cases_replay(url)
         assert len(result) == 9
-        assert result == dict.fromkeys(result, [])
+        assert result == {key: [] for key in result}
 
     def test_every_workflow_and_shared_operation_replays(self, duban: Duban) -> None:
         """Complaints with 退单/改派 and revisits, opinions, proposals, suspensions and extensions replay exactly."""
@@ -63,7 +63,7 @@ class TestReplay:
         fire(s, "hold_accountable", "--set", "measure=通报批评", now="2026-12-31T10:00", actor="li")
         result = all_cases_replay(duban.db_url)
         assert sorted(result) == sorted([c, o, s, p])
-        assert result == dict.fromkeys(result, [])
+        assert result == {key: [] for key in result}
 
     def test_a_change_the_audit_log_does_not_explain_is_found(self, duban: Duban) -> None:
         """A case row edited behind the engine's back no longer matches its replay."""
