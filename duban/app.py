@@ -140,7 +140,8 @@ class App:
     # -- cases -------------------------------------------------------------------------
     def open_case(
         self, workflow: str, *, title: str, lead_unit: str, co_units: list[str], due: str | None,
-        values: dict[str, str], actor: str | None,
+        values: dict[str, str], actor: str | None, milestones: list[tuple[str, str]] | None = None,
+        report: str | None = None,
     ) -> dict[str, Any]:
         wf = self.catalog.latest(workflow)
         now = self.clock.now()
@@ -148,7 +149,8 @@ class App:
             who = self.actor(conn, actor)
             wf = self._pin(conn, wf, now)
             out = self.engine(conn).open_case(
-                wf, title=title, lead_unit=lead_unit, co_units=co_units, due=due, values=values, actor=who, now=now
+                wf, title=title, lead_unit=lead_unit, co_units=co_units, due=due, values=values, actor=who, now=now,
+                milestones=milestones or [], report=report,
             )
             case = repo.commit_outcome(conn, out, now)
             shown = self._case_json(conn, case, wf)

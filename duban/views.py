@@ -14,7 +14,7 @@ from duban.engine.workflow import Workflow
 
 LEVEL_LABELS = {0: "正常", 1: "黄牌预警", 2: "红牌超期", 3: "督办通知", 4: "通报", 5: "问责"}
 TIMER_STATUS_LABELS = {"pending": "待触发", "claimed": "处理中", "fired": "已触发", "cancelled": "已取消"}
-DEADLINE_STATUS_LABELS = {"running": "计时中", "ended": "已结束"}
+DEADLINE_STATUS_LABELS = {"running": "计时中", "ended": "已结束", "done": "已完成"}
 
 
 def iso(at: datetime | None, tz: tzinfo) -> str | None:
@@ -26,8 +26,9 @@ def case_json(
 ) -> dict[str, Any]:
     """The case as SPEC §8 lists it, plus labels, deadlines and the triggers allowed now."""
     deadlines = []
+    specs = wf.deadline_specs(case.data)
     for name, d in case.deadlines.items():
-        spec = wf.spec.deadlines.get(name)
+        spec = specs.get(name)
         deadlines.append({
             "name": name, "label": spec.label if spec else name, "rule": d.rule,
             "due_at": iso(d.due_at, tz), "approximate": d.approximate, "status": d.status,
@@ -55,7 +56,7 @@ def case_json(
         "overdue": case.overdue,
         "suspended": case.suspended,
         "deadlines": deadlines,
-        "timers": [timer_json(t, wf, tz) for t in timers],
+        "timers": [timer_json(t, wf, tz, specs) for t in timers],
         "allowed_triggers": [
             {"trigger": t, "label": wf.trigger_label(t) if t not in SHARED_LABELS else SHARED_LABELS[t], "roles": list(roles)}
             for t, roles in allowed
@@ -65,10 +66,10 @@ def case_json(
     }
 
 
-def timer_json(t: dict[str, Any], wf: Workflow, tz: tzinfo) -> dict[str, Any]:
-    rungs = wf.spec.rungs(t["deadline"]) if t["deadline"] in wf.spec.deadlines else []
+def timer_json(t: dict[str, Any], wf: Workflow, tz: tzinfo, specs: dict[str, Any]) -> dict[str, Any]:
+    rungs = wf.rungs_of(t["deadline"]) if t["deadline"] in specs else []
     rung = rungs[t["rung"]] if t["rung"] < len(rungs) else None
-    deadline_label = wf.spec.deadlines[t["deadline"]].label if rung else t["deadline"]
+    deadline_label = specs[t["deadline"]].label if rung else t["deadline"]
     return {
         "id": t["id"],
         "kind": f"{t['deadline']}:{rung.label if rung else t['rung']}",

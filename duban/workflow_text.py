@@ -7,6 +7,8 @@ from typing import Any
 from duban.engine.workflow import Workflow
 from duban.output import table
 
+ENGINE_KEYS = ("milestones", "report_schedule", "milestone", "extension_request", "extensions", "suspended_at")
+
 
 def describe(wf: Workflow) -> str:
     """A workflow's states, triggers, deadlines and ladders, as `workflow show` prints them."""
@@ -62,8 +64,9 @@ def case_text(c: dict[str, Any]) -> str:
     ]
     if c["closed_at"]:
         lines.append(f"办结时间  {c['closed_at']}")
-    if c["data"]:
-        lines.append("数据      " + ", ".join(f"{k}={v}" for k, v in c["data"].items()))
+    shown = {k: v for k, v in c["data"].items() if k not in ENGINE_KEYS}  # those appear as deadlines
+    if shown:
+        lines.append("数据      " + ", ".join(f"{k}={v}" for k, v in shown.items()))
     if c["deadlines"]:
         lines += ["", "时限 deadlines:", table(c["deadlines"], [
             ("label", "时限"), ("rule", "规则"), ("due_at", "到期"), ("status_label", "状态"), ("missed", "已超期"),

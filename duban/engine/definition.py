@@ -92,6 +92,16 @@ class TransitionSpec(_Strict):
         return [self.source] if isinstance(self.source, str) else list(self.source)
 
 
+class DutySpec(_Strict):
+    """Deadlines the office sets per case when opening it: milestones (时间节点,
+    ``--milestone DATE=TITLE``) or recurring progress reports (``--report monthly:5``)."""
+
+    label: str
+    running_in: list[Ident] = Field(min_length=1)
+    met_by: Ident
+    ladder: Ident | list[RungSpec]
+
+
 class FieldSpec(_Strict):
     label: str
     values: list[str] | None = None
@@ -112,6 +122,8 @@ class WorkflowSpec(_Strict):
     ladders: dict[str, list[RungSpec]] = Field(default_factory=dict)
     fields: dict[str, FieldSpec] = Field(default_factory=dict)
     overrides: dict[str, Any] | None = None  # set when an office's settings file derived this version
+    milestones: DutySpec | None = None
+    reports: DutySpec | None = None
 
     @field_validator("states", "deadlines", "ladders", "fields")
     @classmethod
@@ -123,7 +135,9 @@ class WorkflowSpec(_Strict):
 
     def rungs(self, deadline: str) -> list[RungSpec]:
         """The ladder of a deadline, resolving a named ladder."""
-        ladder = self.deadlines[deadline].ladder
+        return self.ladder(self.deadlines[deadline].ladder)
+
+    def ladder(self, ladder: str | list[RungSpec]) -> list[RungSpec]:
         return self.ladders[ladder] if isinstance(ladder, str) else ladder
 
     def transition_for(self, trigger: str) -> list[TransitionSpec]:
@@ -179,6 +193,8 @@ _MODEL_BY_KEY: dict[str, type[BaseModel]] = {
     "fields": FieldSpec,
     "ladder": RungSpec,
     "variants": VariantSpec,
+    "milestones": DutySpec,
+    "reports": DutySpec,
     "notice": NoticeSpec,
 }
 
@@ -250,6 +266,20 @@ def _check_meaning(spec: WorkflowSpec, file: str) -> None:
                 fail(f"deadlines.{name}.ladder", f"unknown ladder '{d.ladder}' (ladders: {', '.join(spec.ladders) or 'none'})")
         else:
             _check_rungs(spec, d.ladder, f"deadlines.{name}.ladder", triggers, fail)
+    for key, duty in (("milestones", spec.milestones), ("reports", spec.reports)):
+        if duty is None:
+            continue
+        for j, st in enumerate(duty.running_in):
+            if st not in states or spec.states[st].final:
+                fail(f"{key}.running_in[{j}]", f"'{st}' is not a state a case can be open in (states: {known})")
+        if duty.met_by not in triggers:
+            fail(f"{key}.met_by", f"unknown trigger '{duty.met_by}' (triggers: {', '.join(sorted(triggers))})")
+        if isinstance(duty.ladder, str) and duty.ladder not in spec.ladders:
+            fail(f"{key}.ladder", f"unknown ladder '{duty.ladder}' (ladders: {', '.join(spec.ladders) or 'none'})")
+        if not isinstance(duty.ladder, str):
+            _check_rungs(spec, duty.ladder, f"{key}.ladder", triggers, fail)
+        if key == "reports" and not any(parse_offset(r.at).amount == 0 for r in spec.ladder(duty.ladder)):
+            fail(f"{key}.ladder", "a report ladder needs a rung at \"0\": the end of each period")
     if spec.main_deadline is not None and spec.main_deadline not in spec.deadlines:
         fail("main_deadline", f"unknown deadline '{spec.main_deadline}' (deadlines: {', '.join(spec.deadlines) or 'none'})")
 

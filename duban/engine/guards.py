@@ -78,6 +78,15 @@ def _already_reopened(a: Attempt) -> str | None:
     return None if a.case.data.get("reopened") == "yes" else "the case has not been reopened yet"
 
 
+def _open_milestone(a: Attempt) -> str | None:
+    number = a.values.get("milestone", "").strip()
+    running = sorted(name.removeprefix("milestone_") for name, d in a.case.deadlines.items()
+                     if name.startswith("milestone_") and d.status == "running")
+    if number in running:
+        return None
+    return f"'{a.trigger}' needs --set milestone=N of an open milestone (open: {', '.join(running) or 'none'})"
+
+
 GUARDS: Mapping[str, Guard] = {
     "note_required": _note_required,
     "measure_required": _measure_required,
@@ -86,4 +95,5 @@ GUARDS: Mapping[str, Guard] = {
     "unsatisfied": _unsatisfied,
     "first_reopen": _first_reopen,
     "already_reopened": _already_reopened,
+    "open_milestone": _open_milestone,
 }

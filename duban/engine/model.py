@@ -31,6 +31,7 @@ class DeadlineState:
     ended_at: datetime | None = None
     fired_rungs: list[int] = field(default_factory=list)
     original_due_at: datetime | None = None  # set when an extension or suspension moves it
+    data_reported: bool = False  # a recurring report: this period's report is in
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -43,6 +44,7 @@ class DeadlineState:
             "ended_at": self.ended_at.isoformat() if self.ended_at else None,
             "fired_rungs": list(self.fired_rungs),
             "original_due_at": self.original_due_at.isoformat() if self.original_due_at else None,
+            "reported": self.data_reported,
         }
 
     @classmethod
@@ -61,6 +63,7 @@ class DeadlineState:
             ended_at=ts(raw.get("ended_at")),
             fired_rungs=list(raw.get("fired_rungs", [])),
             original_due_at=ts(raw.get("original_due_at")),
+            data_reported=raw.get("reported", False),
         )
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from duban.engine.deadlines import compute_deadline, parse_rule, working_days_elapsed
 from duban.engine.model import RUNNING, Case, DeadlineState, Event, Outcome
+from duban.engine.schedules import is_schedule
 from duban.engine.workflow import Workflow
 from duban.errors import GuardRejectedError, PermissionDeniedError, RefusedError, UsageError
 
@@ -169,7 +170,7 @@ def _resume(engine: Engine, wf: Workflow, case: Case, actor: Actor, values: dict
 
 def _moved(engine: Engine, d: DeadlineState, since: datetime, now: datetime) -> datetime:
     """The deadline pushed out by the suspended time, counted in the rule's own unit."""
-    unit = parse_rule(d.rule, engine.tz).unit
+    unit = "d" if is_schedule(d.rule) else parse_rule(d.rule, engine.tz).unit
     if unit in ("h", "min", "datetime"):
         return d.due_at + (now - since)
     if unit == "wd":

@@ -32,6 +32,7 @@ def replay(engine: Engine, wf: Workflow, events: Iterable[Mapping[str, Any]]) ->
     out = engine.open_case(
         wf, title=d["title"], lead_unit=d["lead_unit"], co_units=list(d["co_units"]), due=d["due"],
         values=dict(d["values"]), actor=Actor(first["actor"], first["role"]), now=first["at"],
+        milestones=[(m[0], m[1]) for m in d.get("milestones", [])], report=d.get("report"),
     )
     case = out.case
     case.id = first["case_id"]

@@ -22,11 +22,12 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from duban.engine.calendar import WorkingCalendar
-from duban.engine.deadlines import compute_deadline, parse_rule, shift
-from duban.engine.definition import FROM_CASE, HUMAN_ROLES
+from duban.engine.deadlines import Deadline, compute_deadline, parse_rule, shift
+from duban.engine.definition import FROM_CASE, HUMAN_ROLES, DeadlineSpec
 from duban.engine.guards import Attempt
 from duban.engine.model import DONE, ENDED, RUNNING, Case, DeadlineState, Event, Notice, Outcome, TimerSpec
-from duban.engine.workflow import Workflow
+from duban.engine.schedules import check_schedule, is_schedule, next_due
+from duban.engine.workflow import MILESTONE_PREFIX, MILESTONES_KEY, PROGRESS, REPORT_KEY, Workflow
 from duban.errors import (
     GuardRejectedError,
     PermissionDeniedError,
@@ -81,8 +82,12 @@ class Engine:
         values: dict[str, str],
         actor: Actor,
         now: datetime,
+        milestones: Sequence[tuple[str, str]] = (),
+        report: str | None = None,
     ) -> Outcome:
-        """Open a case in the workflow's initial state and start its deadlines."""
+        """Open a case in the workflow's initial state and start its deadlines.
+
+        `milestones` are (day, title) pairs (时间节点); `report` a progress-report schedule."""
         if actor.role not in OPENER_ROLES:
             raise PermissionDeniedError(
                 f"user '{actor.name}' ({actor.role}) may not open cases; allowed roles: {', '.join(OPENER_ROLES)}"
@@ -101,6 +106,7 @@ class Engine:
             raise UsageError(f"workflow '{wf.name}' takes no --due: its deadlines come from its rules")
         if due is not None:
             parse_rule(due, self.tz)  # a malformed rule is a usage error before anything else
+        duties = self._duties(wf, milestones, report, now)
         case = Case(
             workflow=wf.name,
             workflow_version=wf.version,
@@ -111,14 +117,15 @@ class Engine:
             opened_at=now,
             opened_by=actor.name,
             due_rule=due,
-            data=dict(values),
+            data={**values, **duties},
         )
         out = Outcome(case)
         out.events.append(
             Event(
                 "open", actor.name, actor.role, now, to_state=case.state,
                 data={"title": case.title, "lead_unit": case.lead_unit, "co_units": case.co_units,
-                      "due": due, "values": dict(values), "workflow_version": wf.version},
+                      "due": due, "values": dict(values), "workflow_version": wf.version,
+                      "milestones": [list(m) for m in milestones], "report": report},
             )
         )
         self._sync_deadlines(wf, case, now, out)
@@ -126,6 +133,26 @@ class Engine:
         if main and main in case.deadlines and case.deadlines[main].due_at <= now:
             raise UsageError(f"--due {due}: the due date is already past (now {now.astimezone(self.tz):%Y-%m-%d %H:%M})")
         return out
+
+    def _duties(self, wf: Workflow, milestones: Sequence[tuple[str, str]], report: str | None,
+                now: datetime) -> dict[str, Any]:
+        """Check the milestones and report schedule given at opening; what the case keeps of them."""
+        kept: dict[str, Any] = {}
+        if milestones:
+            if wf.spec.milestones is None:
+                raise UsageError(f"workflow '{wf.name}' has no milestones (--milestone)")
+            for day, title in milestones:
+                rule = parse_rule(day, self.tz)
+                if rule.unit != "date" or not title.strip():
+                    raise UsageError(f"--milestone {day}={title}: use DATE=TITLE, e.g. 2027-03-31=完成方案编制")
+                if compute_deadline(rule, now, self.calendar, self.tz).due_at <= now:
+                    raise UsageError(f"--milestone {day}: the date is already past")
+            kept[MILESTONES_KEY] = [{"due": day, "title": title.strip()} for day, title in milestones]
+        if report is not None:
+            if wf.spec.reports is None:
+                raise UsageError(f"workflow '{wf.name}' has no progress reports (--report)")
+            kept[REPORT_KEY] = check_schedule(report)
+        return kept
 
     def _check_fields(self, wf: Workflow, values: dict[str, str]) -> None:
         for key, value in values.items():
@@ -220,7 +247,7 @@ class Engine:
             Event("fire", actor.name, actor.role, now, trigger=trigger, from_state=from_state,
                   to_state=case.state, note=note, data=dict(event_data))
         )
-        self._sync_deadlines(wf, case, logical, out, trigger=trigger)
+        self._sync_deadlines(wf, case, logical, out, trigger=trigger, values=values)
         return out
 
     # -- timers ----------------------------------------------------------------------
@@ -231,8 +258,9 @@ class Engine:
         if deadline is None or deadline.status != RUNNING:
             return out  # the deadline ended after the timer was claimed: nothing to do
         rung = wf.rung(timer.deadline, timer.rung)
-        label = wf.spec.deadlines[timer.deadline].label
-        if wf.offsets[(timer.deadline, timer.rung)].amount >= 0:
+        label = wf.deadline_specs(case.data)[timer.deadline].label
+        period_end = wf.offset(timer.deadline, timer.rung).amount >= 0
+        if period_end:
             deadline.missed = True
         if timer.rung not in deadline.fired_rungs:
             deadline.fired_rungs.append(timer.rung)
@@ -262,7 +290,26 @@ class Engine:
             out.arm.extend(sub.arm)
             out.cancel.extend(sub.cancel)
             out.fired.append(f"case {case.id} {rung.trigger} → {case.state}")
+        if timer.deadline == PROGRESS and period_end:
+            self._next_period(wf, case, deadline, timer, now, out)
         return out
+
+    def _next_period(self, wf: Workflow, case: Case, d: DeadlineState, timer: DueTimer, now: datetime,
+                     out: Outcome) -> None:
+        """A report period ended: record whether the report came, and start the next period."""
+        reported = d.data_reported
+        ended = d.due_at
+        d.anchor_at, d.due_at = ended, next_due(d.rule, ended, self.tz)
+        d.fired_rungs, d.missed, d.data_reported = [], False, False
+        out.arm.extend(self.rung_timers(wf, d, range(len(wf.rungs_of(d.name)))))
+        out.events.append(Event(
+            "report_period", SYSTEM.name, SYSTEM.role, now, from_state=case.state, to_state=case.state,
+            note="进度报告已报送" if reported else "进度报告缺报",
+            data={"deadline": d.name, "rung": timer.rung, "timer_due_at": timer.due_at.isoformat(),
+                  "period_end": ended.isoformat(), "reported": reported, "next_due": d.due_at.isoformat()},
+        ))
+        if reported:
+            out.fired.append(f"case {case.id} 进度报告已按期报送; next by {d.due_at.astimezone(self.tz):%Y-%m-%d}")
 
     def _recipients(self, case: Case, to: Sequence[str]) -> list[str]:
         out: list[str] = []
@@ -271,12 +318,19 @@ class Engine:
         return out
 
     # -- deadlines -------------------------------------------------------------------
-    def _sync_deadlines(self, wf: Workflow, case: Case, at: datetime, out: Outcome, trigger: str | None = None) -> None:
+    def _sync_deadlines(self, wf: Workflow, case: Case, at: datetime, out: Outcome, trigger: str | None = None,
+                        values: dict[str, str] | None = None) -> None:
         """Start, resume or end each deadline to match the case's new state, fields and trigger."""
         final = wf.is_final(case.state)
-        for name, spec in wf.spec.deadlines.items():
+        for name, spec in wf.deadline_specs(case.data).items():
             current = case.deadlines.get(name)
-            if current is not None and current.status == RUNNING and trigger in spec.ends_on:
+            if current is not None and current.status == RUNNING and self._met(wf, name, spec, trigger, values or {}):
+                if name == PROGRESS:  # this period's report is in; the period still ends on its date
+                    current.data_reported = True
+                    current.fired_rungs = list(range(len(wf.rungs_of(name))))
+                    out.cancel.append(name)
+                    out.arm.extend(self.rung_timers(wf, current, [self._period_end_rung(wf, name)]))
+                    continue
                 current.status, current.ended_at = DONE, at
                 out.cancel.append(name)
                 continue
@@ -296,27 +350,49 @@ class Engine:
         main = wf.spec.main_deadline
         case.due_at = case.deadlines[main].due_at if main and main in case.deadlines else case.due_at
 
+    @staticmethod
+    def _met(wf: Workflow, name: str, spec: DeadlineSpec, trigger: str | None, values: dict[str, str]) -> bool:
+        """Did this trigger meet the deadline (its `ends_on`, a milestone's or a report's trigger)?"""
+        if trigger is None:
+            return False
+        if trigger in spec.ends_on:
+            return True
+        if name.startswith(MILESTONE_PREFIX) and wf.spec.milestones is not None:
+            return trigger == wf.spec.milestones.met_by and values.get("milestone") == name.removeprefix(MILESTONE_PREFIX)
+        return name == PROGRESS and wf.spec.reports is not None and trigger == wf.spec.reports.met_by
+
+    @staticmethod
+    def _period_end_rung(wf: Workflow, name: str) -> int:
+        return next(i for i in range(len(wf.rungs_of(name))) if wf.offset(name, i).amount == 0)
+
     def _start(self, wf: Workflow, case: Case, name: str, at: datetime) -> DeadlineState:
-        spec = wf.spec.deadlines[name]
+        spec = wf.deadline_specs(case.data)[name]
         rule = next((v.rule for v in spec.variants if wf.spec.matches(case.data, v.when)), spec.rule)
         rule_text = case.due_rule if rule == FROM_CASE else rule
         assert rule_text is not None
         anchor = case.opened_at if spec.anchor == "opened" else at
-        deadline = compute_deadline(parse_rule(rule_text, self.tz), anchor, self.calendar, self.tz)
+        deadline = self.compute(rule_text, anchor)
         return DeadlineState(name, rule_text, anchor, deadline.due_at, deadline.approximate)
+
+    def compute(self, rule: str, anchor: datetime) -> Deadline:
+        """A rule's instant from its anchor: a deadline rule, or a report schedule's next period end."""
+        if is_schedule(rule):
+            return Deadline(next_due(rule, anchor, self.tz), False)
+        return compute_deadline(parse_rule(rule, self.tz), anchor, self.calendar, self.tz)
 
     @staticmethod
     def pending_rungs(wf: Workflow, deadline: DeadlineState) -> list[int]:
         """Rungs still to come: those not fired yet, and those whose trigger must fire again
         (e.g. `expire` after a report was rejected past the due date)."""
-        rungs = range(len(wf.spec.rungs(deadline.name)))
-        return [i for i in rungs if i not in deadline.fired_rungs or wf.rung(deadline.name, i).trigger]
+        rungs = range(len(wf.rungs_of(deadline.name)))
+        return [i for i in rungs if i not in deadline.fired_rungs or wf.rung(deadline.name, i).trigger
+                or (deadline.name == PROGRESS and wf.offset(deadline.name, i).amount == 0)]
 
     def rung_timers(self, wf: Workflow, deadline: DeadlineState, rungs: Sequence[int]) -> list[TimerSpec]:
         """The timers of the given rungs of a deadline, from its current instant."""
         out = []
         for i in rungs:
-            when = shift(deadline.due_at, wf.offsets[(deadline.name, i)], self.calendar, self.tz)
+            when = shift(deadline.due_at, wf.offset(deadline.name, i), self.calendar, self.tz)
             out.append(TimerSpec(deadline.name, i, when.due_at, when.approximate or deadline.approximate))
         return out
 
@@ -330,7 +406,7 @@ class Engine:
             # an ended deadline may resume (退回重办), so it is recomputed too; a met one never runs again
             if d.status == DONE or not (d.approximate or name in approximate_timers):
                 continue
-            fresh = compute_deadline(parse_rule(d.rule, self.tz), d.anchor_at, self.calendar, self.tz)
+            fresh = self.compute(d.rule, d.anchor_at)
             old = d.due_at
             if d.original_due_at is None:  # an extension or suspension moved it: keep its instant
                 d.due_at = fresh.due_at

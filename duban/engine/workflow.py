@@ -19,8 +19,12 @@ from typing import Any
 from transitions import EventData, Machine
 
 from duban.engine.deadlines import Offset, parse_offset
-from duban.engine.definition import RungSpec, TransitionSpec, WorkflowSpec, load_spec
+from duban.engine.definition import DeadlineSpec, RungSpec, TransitionSpec, WorkflowSpec, load_spec
 from duban.engine.guards import GUARDS, Attempt
+
+MILESTONES, REPORTS = "@milestones", "@reports"
+MILESTONE_PREFIX, PROGRESS = "milestone_", "progress"
+MILESTONES_KEY, REPORT_KEY = "milestones", "report_schedule"  # where a case keeps what the office gave
 
 
 def _condition(name: str) -> Callable[[EventData], bool]:
@@ -75,6 +79,10 @@ class Workflow:
             for name in self.spec.deadlines
             for i, rung in enumerate(self.spec.rungs(name))
         }
+        for key, duty in ((MILESTONES, self.spec.milestones), (REPORTS, self.spec.reports)):
+            if duty is not None:
+                for i, rung in enumerate(self.spec.ladder(duty.ladder)):
+                    self.offsets[(key, i)] = parse_offset(rung.at)
 
     @classmethod
     def from_raw(cls, raw: Any, source: str) -> Workflow:
@@ -120,7 +128,42 @@ class Workflow:
         return self.spec.states[state].final
 
     def rung(self, deadline: str, index: int) -> RungSpec:
-        return self.spec.rungs(deadline)[index]
+        return self.rungs_of(deadline)[index]
+
+    # -- deadlines of one case: the definition's, plus its milestones and report schedule --
+    def duty_key(self, deadline: str) -> str | None:
+        if deadline.startswith(MILESTONE_PREFIX) and self.spec.milestones is not None:
+            return MILESTONES
+        if deadline == PROGRESS and self.spec.reports is not None:
+            return REPORTS
+        return None
+
+    def rungs_of(self, deadline: str) -> list[RungSpec]:
+        key = self.duty_key(deadline)
+        if key is None:
+            return self.spec.rungs(deadline)
+        duty = self.spec.milestones if key == MILESTONES else self.spec.reports
+        assert duty is not None
+        return self.spec.ladder(duty.ladder)
+
+    def offset(self, deadline: str, index: int) -> Offset:
+        return self.offsets[(self.duty_key(deadline) or deadline, index)]
+
+    def deadline_specs(self, data: dict[str, Any]) -> dict[str, DeadlineSpec]:
+        """Every deadline a case with these data has, in order."""
+        specs = dict(self.spec.deadlines)
+        ms = self.spec.milestones
+        for i, m in enumerate(data.get(MILESTONES_KEY, []), start=1) if ms else ():
+            assert ms is not None
+            specs[f"{MILESTONE_PREFIX}{i}"] = DeadlineSpec(
+                label=f"{ms.label}：{m['title']}", rule=m["due"], anchor="opened", running_in=ms.running_in,
+                ladder=ms.ladder,
+            )
+        rp = self.spec.reports
+        if rp is not None and data.get(REPORT_KEY):
+            specs[PROGRESS] = DeadlineSpec(label=f"{rp.label}（{data[REPORT_KEY]}）", rule=data[REPORT_KEY],
+                                           anchor="entered", running_in=rp.running_in, ladder=rp.ladder)
+        return specs
 
     def mermaid(self) -> str:
         """The state diagram as Mermaid `stateDiagram-v2` text, with the Chinese labels."""

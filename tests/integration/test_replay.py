@@ -33,7 +33,8 @@ class TestReplay:
         assert result == {key: [] for key in result}
 
     def test_every_workflow_and_shared_operation_replays(self, duban: Duban) -> None:
-        """Complaints with 退单/改派 and revisits, opinions, proposals, suspensions and extensions replay exactly."""
+        """Complaints with 退单/改派 and revisits, opinions, proposals, suspensions, extensions, milestones and
+        report periods replay exactly."""
         def fire(case_id: int, *args: str, now: str, actor: str) -> None:
             duban.ok("case", "fire", str(case_id), *args, now=now, actor=actor)
 
@@ -59,10 +60,16 @@ class TestReplay:
         duban.ok("tick", now="2026-07-30T09:00")  # nobody accepted: red card, expire, 通报
         fire(p, "reply", now="2026-07-31T09:00", actor="fgj")
         fire(p, "feedback", "--set", "satisfied=no", now="2026-08-03T09:00", actor="wang")
+        m = open_("supervision", "--title", "m", "--unit", "区发改局", "--due", "2026-09-30", "--milestone",
+                  "2026-04-30=方案", "--milestone", "2026-06-30=开工", "--report", "monthly:5", now="2026-03-02T09:00")
+        fire(m, "accept", now="2026-03-02T10:00", actor="fgj")
+        fire(m, "report_progress", now="2026-04-01T10:00", actor="fgj")
+        duban.ok("tick", now="2026-05-06T09:00")
+        fire(m, "complete_milestone", "--set", "milestone=1", now="2026-05-06T10:00", actor="fgj")
         duban.ok("tick", now="2026-12-31T09:00")
         fire(s, "hold_accountable", "--set", "measure=通报批评", now="2026-12-31T10:00", actor="li")
         result = all_cases_replay(duban.db_url)
-        assert sorted(result) == sorted([c, o, s, p])
+        assert sorted(result) == sorted([c, o, s, p, m])
         assert result == {key: [] for key in result}
 
     def test_a_change_the_audit_log_does_not_explain_is_found(self, duban: Duban) -> None:
