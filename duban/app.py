@@ -180,11 +180,14 @@ class App:
         return case
 
     def _case_json(self, conn: Connection, case: Case, wf: Workflow) -> dict[str, Any]:
-        from duban.views import case_json
+        from duban.views import accountability_json, case_json
 
         assert case.id is not None
         allowed = self.engine(conn).human_triggers(wf, case)
-        return case_json(case, wf, repo.timers_of(conn, case.id), self.tz, allowed)
+        shown = case_json(case, wf, repo.timers_of(conn, case.id), self.tz, allowed)
+        shown["accountability"] = [accountability_json(e, self.tz)
+                                   for e in audit_log.decisions(conn, case.id, "hold_accountable")]
+        return shown
 
     def _warn_approximate(self, case: Case) -> None:
         for d in case.deadlines.values():

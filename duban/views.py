@@ -96,3 +96,9 @@ def event_json(e: dict[str, Any], tz: tzinfo) -> dict[str, Any]:
     out = dict(e)
     out["at"] = iso(e["at"], tz)
     return out
+
+
+def accountability_json(e: dict[str, Any], tz: tzinfo) -> dict[str, Any]:
+    """An accountability decision (问责) as recorded in the audit chain."""
+    return {"measure": e["data"].get("measure"), "decided_by": e["actor"], "role": e["role"],
+            "at": iso(e["at"], tz), "reason": e["note"], "audit_seq": e["seq"]}

@@ -74,6 +74,9 @@ def case_text(c: dict[str, Any]) -> str:
     if c["timers"]:
         lines += ["", "计时器 timers:", table(c["timers"], [
             ("label", "计时器"), ("due_at", "触发时间"), ("status_label", "状态"), ("approximate", "约")])]
+    if c.get("accountability"):
+        lines += ["", "问责 accountability:", table(c["accountability"], [
+            ("measure", "问责方式"), ("decided_by", "决定人"), ("role", "角色"), ("at", "时间"), ("reason", "理由")])]
     if c["allowed_triggers"]:
         lines += ["", "可执行操作: " + ", ".join(f"{t['trigger']} {t['label']}" for t in c["allowed_triggers"])]
     return "\n".join(lines)

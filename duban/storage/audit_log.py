@@ -59,6 +59,12 @@ def iterate(conn: Connection, *, case_id: int | None = None, batch: int = 5000) 
         result.close()
 
 
+def decisions(conn: Connection, case_id: int, trigger: str) -> list[dict[str, Any]]:
+    """The events of one case where `trigger` was fired (e.g. accountability decisions)."""
+    stmt = select(AUDIT).where(AUDIT.c.case_id == case_id, AUDIT.c.trigger == trigger).order_by(AUDIT.c.seq)
+    return [dict(r._mapping) for r in conn.execute(stmt)]
+
+
 def count(conn: Connection) -> int:
     from sqlalchemy import func
 

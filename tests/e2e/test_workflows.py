@@ -186,3 +186,28 @@ class TestExtension:
         nobody = duban("case", "fire", str(c["id"]), "approve_extension", now="2026-11-10T09:00", actor="wang")
         assert nobody.code == 4 and "no extension was requested" in nobody.stderr
         assert row_counts(duban.db_url) == before
+
+
+class TestAccountabilityRecords:
+    def test_case_show_lists_the_measure_who_decided_and_why(self, duban: Duban) -> None:
+        """hold_accountable's measure, decider, role, time and reason appear in case show."""
+        c = open_case(duban, "supervision", "--title", "问责", "--unit", "区发改局", "--due", "2026-11-30", now="2026-11-02T09:00")
+        duban.ok("tick", now="2026-12-20T09:00")
+        fire(duban, c["id"], "hold_accountable", "--set", "measure=效能告诫", "--note", "超期且未说明理由",
+             now="2026-12-20T10:00", actor="li")
+        shown = duban.ok("case", "show", str(c["id"]), "--json").json
+        assert shown["accountability"] == [{
+            "measure": "效能告诫", "decided_by": "li", "role": "leader", "at": "2026-12-20T10:00:00+08:00",
+            "reason": "超期且未说明理由", "audit_seq": shown["accountability"][0]["audit_seq"],
+        }]
+        assert "效能告诫" in duban.ok("case", "show", str(c["id"])).stdout
+
+    def test_unknown_measure_is_refused(self, duban: Duban) -> None:
+        """A measure outside the five allowed ones: exit 4 naming them, nothing written."""
+        c = open_case(duban, "supervision", "--title", "问责", "--unit", "区发改局", "--due", "2026-11-30", now="2026-11-02T09:00")
+        duban.ok("tick", now="2026-12-20T09:00")
+        before = row_counts(duban.db_url)
+        run = duban("case", "fire", str(c["id"]), "hold_accountable", "--set", "measure=罚款", now="2026-12-20T10:00", actor="li")
+        assert run.code == 4
+        assert "诫勉谈话" in run.stderr
+        assert row_counts(duban.db_url) == before
