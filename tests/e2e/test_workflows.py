@@ -152,6 +152,19 @@ class TestSuspension:
         assert row_counts(duban.db_url) == before
 
 
+    def test_suspending_a_closed_case_is_refused(self, duban: Duban) -> None:
+        """A verified case cannot be suspended: exit 4, nothing written."""
+        c = open_case(duban, "supervision", "--title", "x", "--unit", "区发改局", "--due", "10wd", now="2026-11-02T09:00")
+        fire(duban, c["id"], "accept", now="2026-11-02T10:00", actor="fgj")
+        fire(duban, c["id"], "report", now="2026-11-03T10:00", actor="fgj")
+        fire(duban, c["id"], "verify", now="2026-11-03T11:00", actor="wang")
+        before = row_counts(duban.db_url)
+        run = duban("case", "fire", str(c["id"]), "suspend", "--note", "n", now="2026-11-04T09:00", actor="wang")
+        assert run.code == 4
+        assert "closed" in run.stderr
+        assert row_counts(duban.db_url) == before
+
+
 class TestExtension:
     def test_approved_extension_replaces_the_deadline_and_reschedules(self, duban: Duban) -> None:
         """Approval moves the due date and its ladder; the yellow card now comes 1 wd before the new date."""
