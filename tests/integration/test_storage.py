@@ -1,0 +1,209 @@
+"""Storage on SQLite and PostgreSQL: one transaction per step, the optimistic version
+check, durable timers and the audit chain in the database (SPEC §6.1, §7, §9)."""
+
+from __future__ import annotations
+
+import gc
+import warnings
+from collections.abc import Iterator
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import create_engine, inspect, select, update
+
+from duban.app import App
+from duban.clock import ManualClock
+from duban.engine.model import Case
+from duban.errors import ConcurrencyError
+from duban.storage import repository as repo
+from duban.storage.database import Database
+from duban.storage.tables import AUDIT, TIMERS
+from tests.conftest import COUNTED_TABLES, Duban, row_counts
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=TZ))  # a Monday
+
+
+@pytest.fixture
+def app(any_db_url: str, clock: ManualClock) -> Iterator[App]:
+    """An initialised database with an office user and the lead unit's user."""
+    db = Database(any_db_url)
+    a = App(db, clock, TZ)
+    a.init()
+    a.add_user("wang", "office", None)
+    a.add_user("fgj", "unit", "区发改局")
+    yield a
+    db.dispose()
+
+
+def open_case(app: App) -> int:
+    shown = app.open_case("supervision", title="建立政策问题台帐", lead_unit="区发改局", co_units=["区财政局"],
+                          due="5wd", values={}, actor="wang")
+    return int(shown["id"])
+
+
+def collect_cli_leftovers() -> None:
+    """Collect what in-process CLI runs left behind, inside the current test (see TestConnections)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
+
+
+class TestMigrations:
+    @pytest.mark.filterwarnings("ignore::ResourceWarning")
+    def test_init_twice_changes_nothing(self, any_db_url: str) -> None:
+        """`duban init` on an initialised database succeeds again and leaves every table as it was."""
+        duban = Duban(any_db_url)
+        first = duban.ok("init", "--json").json
+        assert first["calendar_seeded"] is True
+        duban.ok("user", "add", "wang", "--role", "office")
+        before = row_counts(any_db_url)
+        second = duban.ok("init", "--json").json
+        assert second["calendar_seeded"] is False
+        assert row_counts(any_db_url) == before
+        engine = create_engine(any_db_url)
+        try:
+            tables = set(inspect(engine).get_table_names())
+        finally:
+            engine.dispose()
+        assert set(COUNTED_TABLES) | {"calendar_days", "calendar_years"} <= tables
+        collect_cli_leftovers()
+
+
+class TestConnections:
+    def test_a_command_closes_its_database_connections(self, any_db_url: str) -> None:
+        """A finished `duban` command leaves no database connection open for the garbage collector
+        (on PostgreSQL each one holds a server connection slot until then)."""
+        duban = Duban(any_db_url)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ResourceWarning)
+            duban.ok("init")
+            duban.ok("case", "list", "--json")
+            gc.collect()
+        leaked = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+        assert leaked == []
+
+
+class TestDurableSteps:
+    def test_open_and_fire_write_case_timers_and_chain(self, app: App, any_db_url: str, clock: ManualClock) -> None:
+        """Opening writes the case, its units, one timer per rung and an audit event; accepting
+        cancels the sign-for timer; the chain verifies and instants read back in Beijing time."""
+        case_id = open_case(app)
+        counts = row_counts(any_db_url)
+        assert (counts["cases"], counts["case_units"], counts["timers"], counts["audit_events"]) == (1, 2, 5, 1)
+        assert counts["workflow_versions"] == 1
+        clock.advance(hours=1)
+        shown = app.fire(case_id, "accept", actor="fgj")
+        assert shown["state"] == "in_progress" and shown["version"] == 2
+        reread = app.show(case_id)
+        assert reread["due_at"] == "2026-03-09T23:59:59+08:00"
+        assert reread["opened_at"] == "2026-03-02T09:00:00+08:00"
+        assert {t["kind"].split(":")[0]: t["status"] for t in reread["timers"]}["sign_for"] == "cancelled"
+        count, head, broken = app.verify()
+        assert (count, broken) == (2, None) and head is not None
+
+    def test_tick_fires_each_due_timer_once(self, app: App, any_db_url: str, clock: ManualClock) -> None:
+        """After a month of downtime one tick fires all five rungs in due order; a second fires nothing."""
+        case_id = open_case(app)
+        clock.advance(days=30)
+        first = app.tick()
+        assert first.fired_timers == 5
+        with app.db.read() as conn:
+            timers = repo.timers_of(conn, case_id)
+        assert [t["status"] for t in timers] == ["fired"] * 5
+        escalations = [e for e in app.events() if e["action"] == "escalate"]
+        due_order = [e["data"]["timer_due_at"] for e in escalations]
+        assert due_order == sorted(due_order) and len(due_order) == 5
+        before = row_counts(any_db_url)
+        assert app.tick().fired_timers == 0
+        assert row_counts(any_db_url) == before
+        shown = app.show(case_id)
+        assert (shown["state"], shown["escalation_level"], shown["overdue"]) == ("overdue", 4, True)
+        assert app.verify()[2] is None
+
+
+def commit_stale_accept(app: App, stale: Case) -> None:
+    """What a second writer does with the case it read before the first writer committed."""
+    wf = app.catalog.latest("supervision")
+    with app.db.write() as conn:
+        out = app.engine(conn).fire(wf, stale, "accept", actor=app.actor(conn, "fgj"), now=app.clock.now())
+        repo.commit_outcome(conn, out, app.clock.now())
+
+
+def open_then_crash(app: App) -> None:
+    """Write a whole opening step, then fail before the transaction commits."""
+    wf = app.catalog.latest("supervision")
+    now = app.clock.now()
+    with app.db.write() as conn:
+        out = app.engine(conn).open_case(wf, title="t", lead_unit="区发改局", co_units=[], due="5wd", values={},
+                                         actor=app.actor(conn, "wang"), now=now)
+        repo.commit_outcome(conn, out, now)
+        assert len(conn.execute(select(TIMERS.c.id)).all()) == 5  # written, inside this transaction
+        raise RuntimeError("crash before commit")
+
+
+def tamper(app: App) -> None:
+    """Three events, then the second one's actor edited behind duban's back."""
+    case_id = open_case(app)
+    app.fire(case_id, "accept", actor="fgj")
+    app.fire(case_id, "report", actor="fgj")
+    assert app.verify()[0] == 3 and app.verify()[2] is None
+    with app.db.write() as conn:
+        conn.execute(update(AUDIT).where(AUDIT.c.seq == 2).values(actor="wang"))
+
+
+class TestChain:
+    @pytest.mark.filterwarnings("ignore::ResourceWarning")  # see the next test
+    def test_tampered_event_is_found(self, app: App) -> None:
+        """The chain read back from the database verifies, and an edited row breaks it at that row."""
+        tamper(app)
+        broken = app.verify()[2]
+        assert broken is not None and broken.seq == 2
+
+    def test_verifying_a_broken_chain_closes_its_cursor(self, app: App) -> None:
+        """Stopping at the first bad event leaves no database cursor open behind it."""
+        tamper(app)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ResourceWarning)
+            assert app.verify()[2] is not None
+            gc.collect()
+        assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+class TestAtomicity:
+    def test_stale_version_conflicts_and_writes_nothing(self, app: App, any_db_url: str) -> None:
+        """Two people read the case; the first to write wins, the second gets ConcurrencyError and no row changes."""
+        case_id = open_case(app)
+        with app.db.read() as conn:
+            stale = repo.load_case(conn, case_id)
+        assert stale is not None
+        app.fire(case_id, "accept", actor="fgj")
+        before = row_counts(any_db_url)
+        with pytest.raises(ConcurrencyError, match=f"case {case_id} changed"):
+            commit_stale_accept(app, stale)
+        assert row_counts(any_db_url) == before
+        assert app.show(case_id)["version"] == 2
+        assert app.verify()[2] is None
+
+    def test_expected_version_is_checked(self, app: App, any_db_url: str) -> None:
+        """`case fire --expect-version` with a version someone else already moved past is refused (exit 5)."""
+        case_id = open_case(app)
+        app.fire(case_id, "accept", actor="fgj")
+        before = row_counts(any_db_url)
+        with pytest.raises(ConcurrencyError) as caught:
+            app.fire(case_id, "report", actor="fgj", expected_version=1)
+        assert caught.value.exit_code == 5
+        assert row_counts(any_db_url) == before
+        assert app.show(case_id)["state"] == "in_progress"
+
+    def test_case_timers_and_events_commit_together(self, app: App, any_db_url: str) -> None:
+        """If the transaction fails after the step was written, neither the case, its timers nor its audit event remain."""
+        before = row_counts(any_db_url)
+        with pytest.raises(RuntimeError, match="crash"):
+            open_then_crash(app)
+        assert row_counts(any_db_url) == before
