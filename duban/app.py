@@ -25,7 +25,14 @@ from duban.engine.definition import HUMAN_ROLES
 from duban.engine.model import Case
 from duban.engine.service import Actor, Engine
 from duban.engine.workflow import Workflow
-from duban.errors import DefinitionError, NotFoundError, PermissionDeniedError, RefusedError, UsageError
+from duban.errors import (
+    ConcurrencyError,
+    DefinitionError,
+    NotFoundError,
+    PermissionDeniedError,
+    RefusedError,
+    UsageError,
+)
 from duban.storage import audit_log, calendar_store
 from duban.storage import repository as repo
 from duban.storage.calendar_files import read_calendar_file, seed_from_chinesecalendar
@@ -164,8 +171,11 @@ class App:
         with self.db.write() as conn:
             who = self.actor(conn, actor)
             case = self._case(conn, case_id)
-            if expected_version is not None:
-                case.version = expected_version  # the version the caller read: a stale one loses (exit 5)
+            if expected_version is not None and expected_version != case.version:
+                raise ConcurrencyError(
+                    f"case {case_id} is at version {case.version}, not {expected_version}: "
+                    "it changed since you read it; read it again and retry"
+                )
             wf = self.workflow_of(conn, case)
             out = self.engine(conn).fire(wf, case, trigger, actor=who, note=note, values=values, now=now)
             repo.commit_outcome(conn, out, now)
@@ -221,26 +231,13 @@ class App:
 
     # -- timers ------------------------------------------------------------------------
     def tick(self, batch: int = 200) -> TickResult:
-        """Fire every timer due up to now, oldest first, each once; safe to repeat."""
-        now = self.clock.now()
-        fired, lines = 0, []
-        while True:
-            with self.db.read() as conn:
-                due = repo.next_due(conn, now, batch)
-            if not due:
-                break
-            for timer in due:
-                with self.db.write() as conn, structlog.contextvars.bound_contextvars(case_id=timer.case_id, timer_id=timer.id):
-                    if not repo.mark_fired(conn, timer.id, now):
-                        continue  # fired or cancelled since we looked
-                    case = self._case(conn, timer.case_id)
-                    wf = self.workflow_of(conn, case)
-                    out = self.engine(conn).fire_timer(wf, case, timer, now)
-                    repo.commit_outcome(conn, out, now)
-                fired += 1
-                lines.extend(out.fired)
-                log.info("timer.fired", deadline=timer.deadline, rung=timer.rung, due_at=timer.due_at.isoformat())
-        return TickResult(fired, lines)
+        """Fire every timer due up to now, oldest first, each once; safe to repeat, and safe
+        next to running schedulers: it claims and fires exactly as a scheduler node does."""
+        from duban.scheduler import Config, Scheduler, default_node
+
+        config = Config(node=f"tick-{default_node()}", interval=0, batch=batch, lease=60, record=False)
+        result = Scheduler(self, config).sweep()
+        return TickResult(result.fired, result.lines)
 
     # -- calendar ----------------------------------------------------------------------
     def import_calendar(self, path: str | Path) -> dict[str, Any]:

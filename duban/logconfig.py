@@ -30,7 +30,8 @@ def configure(default_level: str = "WARNING") -> None:
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, structlog.processors.dict_tracebacks,
+                        renderer],
         )
     )
     root = logging.getLogger()

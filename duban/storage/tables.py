@@ -153,3 +153,7 @@ CAL_DAYS = table(CalendarDayRow)
 CAL_YEARS = table(CalendarYearRow)
 WORKFLOW_VERSIONS = table(WorkflowVersionRow)
 
+
+
+# Tables declared in their own modules join the same metadata (alembic compares all of it).
+import duban.storage.scheduler_tables  # noqa: E402, F401

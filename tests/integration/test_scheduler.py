@@ -1,0 +1,254 @@
+"""`duban scheduler run` and `status` as real processes, on SQLite and PostgreSQL (SPEC §6).
+
+Catching up after downtime, stopping cleanly on SIGTERM, surviving kill -9 inside a
+firing transaction, one scheduler per SQLite file, and what `status` shows. Time is
+pinned with `--now`; waits for another process are bounded polls.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Duban
+from tests.integration.scheduler_worker import (
+    OPENED,
+    RUNG_COUNT,
+    TZ,
+    assert_fired_exactly_once,
+    assert_per_case_due_order,
+    audit_verifies,
+    query,
+    query_write,
+    run_duban,
+    scheduler_args,
+    seed,
+    spawn,
+    timer_statuses,
+    wait_for,
+)
+
+LATER = OPENED + timedelta(days=40)
+LEASE = 60
+CASES = 20
+TOTAL = CASES * RUNG_COUNT  # timers of CASES freshly opened supervision cases (100)
+
+
+def status(url: str, tmp: Path, now: str, *extra: str) -> dict[str, object]:
+    proc = run_duban(["--db", url, "--now", now, "scheduler", "status", "--json", *extra], tmp, "status")
+    assert proc.popen.returncode == 0, proc.stderr
+    result: dict[str, object] = json.loads(proc.stdout)
+    return result
+
+
+class TestCatchUp:
+    def test_down_for_40_days_fires_every_rung_once_in_due_order(self, any_db_url: str, tmp_path: Path) -> None:
+        """Cases opened, then no scheduler for 40 days: the first sweep fires every rung of every running
+        ladder exactly once, oldest first across all cases; a second sweep fires nothing."""
+        seed(any_db_url, 30, accept_every=3)  # 10 accepted (no sign-for rung), 20 still assigned
+        proc = run_duban(scheduler_args(any_db_url, LATER, "solo", "--batch", "7", "--json"), tmp_path, "solo")
+        assert proc.popen.returncode == 0, proc.stderr
+        expected = 20 * RUNG_COUNT + 10 * (RUNG_COUNT - 1)
+        assert json.loads(proc.stdout)["fired"] == expected
+        assert timer_statuses(any_db_url) == Counter(fired=expected, cancelled=10)  # sign-for of accepted cases
+        events = assert_fired_exactly_once(any_db_url, expected)
+        due_order = [e["timer_due_at"] for e in events]
+        assert due_order == sorted(due_order)  # one node: globally oldest first
+        per_case = Counter(e["case_id"] for e in events)
+        assert sorted(per_case.values()) == [4] * 10 + [5] * 20
+        states = query(any_db_url, "SELECT state, escalation_level, overdue FROM cases")
+        assert set(states) == {("overdue", 4, True)}
+        again = run_duban(scheduler_args(any_db_url, LATER, "solo", "--json"), tmp_path, "again")
+        assert json.loads(again.stdout)["fired"] == 0
+        audit_verifies(any_db_url, tmp_path)
+
+    def test_status_shows_late_timers_then_the_sweep(self, sqlite_url: str, tmp_path: Path) -> None:
+        """Before a sweep every due timer is late (due longer than the interval); after it, none is,
+        and the node's last sweep is recorded."""
+        seed(sqlite_url, 2)
+        before = status(sqlite_url, tmp_path, LATER.isoformat())
+        assert (before["pending"], before["due"], before["late"], before["nodes"]) == (10, 10, 10, [])
+        oldest = before["oldest_late"][0]  # type: ignore[index]
+        assert oldest["deadline"] == "sign_for" and oldest["late_seconds"] > 36 * 86400
+        run_duban(scheduler_args(sqlite_url, LATER, "solo", "--interval", "30"), tmp_path, "solo")
+        after = status(sqlite_url, tmp_path, (LATER + timedelta(seconds=5)).isoformat(), "--interval", "30")
+        assert (after["pending"], after["due"], after["late"], after["interval_seconds"]) == (0, 0, 0, 30.0)
+        [node] = after["nodes"]  # type: ignore[misc]
+        assert node["node"] == "solo" and node["fired_total"] == 10 and node["since_last_sweep_seconds"] == 5.0
+        assert node["last_sweep_at"] == LATER.isoformat() and node["stopped_at"] is not None
+
+
+class TestStopping:
+    def test_runs_until_sigterm_and_logs_json_lines(self, sqlite_url: str, tmp_path: Path) -> None:
+        """`scheduler run` sweeps at once on start (catching up), idles until the next interval, and
+        exits 0 on SIGTERM; its log is one JSON line per sweep and per fired timer, with the case id.
+        Meanwhile a second scheduler on the same SQLite file is refused (exit 4)."""
+        seed(sqlite_url, 2)
+        run = spawn(["--db", sqlite_url, "--now", LATER.isoformat(), "scheduler", "run", "--interval", "3600",
+                     "--node", "daemon"], tmp_path, "daemon")
+        wait_for(lambda: bool(query(sqlite_url, "SELECT last_sweep_at FROM scheduler_nodes WHERE node = 'daemon' "
+                                                "AND last_sweep_at IS NOT NULL")), what="the first sweep")
+        second = run_duban(scheduler_args(sqlite_url, LATER, "second"), tmp_path, "second")
+        assert second.popen.returncode == 4
+        assert "already running" in second.stderr and "daemon" in second.stderr and "PostgreSQL" in second.stderr
+        run.popen.send_signal(signal.SIGTERM)
+        assert run.wait(timeout=30) == 0, run.stderr
+        logs = run.logs()
+        events = [line["event"] for line in logs]
+        assert events[0] == "scheduler.started" and events[-1] == "scheduler.stopped"
+        assert events.count("sweep.done") == 1 and events.count("timer.fired") == 2 * RUNG_COUNT
+        fired = [line for line in logs if line["event"] == "timer.fired"]
+        assert {line["case_id"] for line in fired} == {1, 2} and {line["node"] for line in fired} == {"daemon"}
+        assert timer_statuses(sqlite_url) == Counter(fired=2 * RUNG_COUNT)
+        after = run_duban(scheduler_args(sqlite_url, LATER, "second"), tmp_path, "after")  # the lock went with it
+        assert after.popen.returncode == 0, after.stderr
+
+    def test_sigterm_mid_sweep_finishes_the_timer_and_gives_back_the_batch(self, any_db_url: str,
+                                                                           tmp_path: Path) -> None:
+        """SIGTERM arriving inside the 10th firing transaction: that firing commits, the other 40 claimed
+        timers of the batch are released at once (no lease to wait for), and the next sweep fires them."""
+        seed(any_db_url, CASES)
+        proc = spawn(scheduler_args(any_db_url, LATER, "a", "--batch", "50", "--json"), tmp_path, "a", term_at=10)
+        assert proc.wait() == 0, proc.stderr
+        result = json.loads(proc.stdout)
+        assert (result["fired"], result["released"], result["stopped"]) == (10, 40, True)
+        assert timer_statuses(any_db_url) == Counter(fired=10, pending=TOTAL - 10)
+        rest = run_duban(scheduler_args(any_db_url, LATER, "b", "--json"), tmp_path, "b")
+        assert json.loads(rest.stdout)["fired"] == TOTAL - 10
+        assert_fired_exactly_once(any_db_url, TOTAL)
+        audit_verifies(any_db_url, tmp_path)
+
+
+class TestKilled:
+    def test_kill_9_mid_sweep_then_restart_recovers_its_claims(self, any_db_url: str, tmp_path: Path) -> None:
+        """kill -9 inside the 20th firing transaction: 19 fired, that one rolled back, the rest of the batch
+        still claimed. The same node restarted takes its own claims back at once and fires everything once."""
+        seed(any_db_url, CASES)
+        killed = spawn(scheduler_args(any_db_url, LATER, "a", "--batch", "50"), tmp_path, "killed", kill_at=20)
+        assert killed.wait() == -signal.SIGKILL
+        assert timer_statuses(any_db_url) == Counter(fired=19, claimed=31, pending=TOTAL - 50)
+        restarted = run_duban(scheduler_args(any_db_url, LATER, "a", "--json"), tmp_path, "restarted")
+        assert restarted.popen.returncode == 0, restarted.stderr
+        assert json.loads(restarted.stdout)["fired"] == TOTAL - 19
+        assert [line["recovered_claims"] for line in restarted.logs() if line["event"] == "scheduler.started"] == [31]
+        assert_per_case_due_order(assert_fired_exactly_once(any_db_url, TOTAL))
+        audit_verifies(any_db_url, tmp_path)
+
+    def test_another_node_takes_over_once_the_lease_expires(self, any_db_url: str, tmp_path: Path) -> None:
+        """A node killed (-9) while firing sign-for reminders keeps its claims while their lease runs:
+        another node at the same instant leaves them (status shows them held and late); a node sweeping
+        after the lease fires them, once, and a later catch-up completes every ladder."""
+        seed(any_db_url, CASES)
+        early = OPENED + timedelta(days=3)  # only the 20 sign-for rungs are due (one per case)
+        killed = spawn(scheduler_args(any_db_url, early, "a", "--lease", str(LEASE)), tmp_path, "killed", kill_at=10)
+        assert killed.wait() == -signal.SIGKILL
+        assert timer_statuses(any_db_url) == Counter(fired=9, claimed=11, pending=TOTAL - 20)
+        other = run_duban(scheduler_args(any_db_url, early, "b", "--json"), tmp_path, "b")
+        assert json.loads(other.stdout)["fired"] == 0
+
+        held = status(any_db_url, tmp_path, (early + timedelta(seconds=30)).isoformat())
+        assert held["late"] == 11 and held["claims"] == [
+            {"node": "a", "timers": 11, "lease_until": (early + timedelta(seconds=LEASE)).isoformat(), "expired": False}]
+        text = run_duban(["--db", any_db_url, "--now", early.isoformat(), "scheduler", "status"], tmp_path, "text").stdout
+        assert "11 late" in text and "a: 11 timer(s)" in text and "b (pid" in text
+
+        taker = run_duban(scheduler_args(any_db_url, early + timedelta(seconds=LEASE + 1), "b", "--json"), tmp_path, "taker")
+        assert json.loads(taker.stdout)["fired"] == 11
+        assert timer_statuses(any_db_url) == Counter(fired=20, pending=TOTAL - 20)
+        rest = run_duban(scheduler_args(any_db_url, LATER, "b", "--json"), tmp_path, "rest")
+        assert json.loads(rest.stdout)["fired"] == TOTAL - 20
+        assert_per_case_due_order(assert_fired_exactly_once(any_db_url, TOTAL))
+        audit_verifies(any_db_url, tmp_path)
+
+    def test_a_later_timer_of_the_case_fires_a_dead_nodes_claim_first(self, any_db_url: str, tmp_path: Path) -> None:
+        """Due order beats the lease: when another node fires a later rung of a case whose earlier rung a
+        dead node still holds, it fires that earlier rung first, in the same transaction."""
+        seed(any_db_url, CASES)
+        killed = spawn(scheduler_args(any_db_url, LATER, "a", "--batch", "50"), tmp_path, "killed", kill_at=20)
+        assert killed.wait() == -signal.SIGKILL
+        assert timer_statuses(any_db_url) == Counter(fired=19, claimed=31, pending=TOTAL - 50)
+        other = run_duban(scheduler_args(any_db_url, LATER, "b", "--json"), tmp_path, "b")
+        assert json.loads(other.stdout)["fired"] == TOTAL - 19
+        taken = [line for line in other.logs() if line["event"] == "timer.fired" and line["taken_over"]]
+        assert len(taken) == 31
+        assert timer_statuses(any_db_url) == Counter(fired=TOTAL)
+        assert_per_case_due_order(assert_fired_exactly_once(any_db_url, TOTAL))
+        audit_verifies(any_db_url, tmp_path)
+
+
+class TestFailures:
+    def test_a_timer_that_cannot_fire_does_not_stop_the_others(self, sqlite_url: str, tmp_path: Path) -> None:
+        """Case 1 points at a workflow version that is not in the database: its timers fail and show as
+        late, case 2's fire, `run --once` exits 1 saying so; the stopped node holds no claims."""
+        seed(sqlite_url, 2)
+        query_write(sqlite_url, "UPDATE cases SET workflow_version = 99 WHERE id = 1")
+        run = run_duban(scheduler_args(sqlite_url, LATER, "a", "--json"), tmp_path, "a")
+        assert run.popen.returncode == 1
+        assert "5 timer(s) failed" in run.stderr
+        result = json.loads(run.stdout)
+        assert (result["fired"], result["failed"]) == (RUNG_COUNT, RUNG_COUNT)
+        failures = [line for line in run.logs() if line["event"] == "timer.failed"]
+        assert {f["case_id"] for f in failures} == {1} and "v99" in failures[0]["reason"]
+        assert timer_statuses(sqlite_url) == Counter(fired=RUNG_COUNT, pending=RUNG_COUNT)
+        late = status(sqlite_url, tmp_path, LATER.isoformat())
+        assert late["late"] == RUNG_COUNT and {t["case_id"] for t in late["oldest_late"]} == {1}  # type: ignore[union-attr]
+
+
+class TestRetries:
+    @pytest.mark.parametrize("conflict", ["version", "deadlock"])
+    def test_a_conflicting_firing_is_read_again_and_retried(self, sqlite_url: str, monkeypatch: pytest.MonkeyPatch,
+                                                            conflict: str) -> None:
+        """A firing that meets a version clash (a person changed the case) or a PostgreSQL deadlock is
+        rolled back and retried with the case read again, instead of failing the timer or the sweep."""
+        from duban import scheduler
+        from duban.app import App
+        from duban.clock import ManualClock
+        from duban.errors import ConcurrencyError, StorageError
+        from duban.storage.database import Database
+
+        class Deadlock(Exception):
+            sqlstate = "40P01"
+
+        def clash() -> Exception:
+            if conflict == "version":
+                return ConcurrencyError("case 1 changed underneath")
+            error = StorageError("deadlock detected")
+            error.__cause__ = type("DBAPIError", (Exception,), {"orig": Deadlock()})()
+            return error
+
+        seed(sqlite_url, 1)
+        real, calls = scheduler.fire_claimed, []
+
+        def flaky(*args: object) -> list[scheduler.Fired]:
+            calls.append(args)
+            if len(calls) == 1:
+                raise clash()
+            return real(*args)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(scheduler, "fire_claimed", flaky)
+        db = Database(sqlite_url)
+        try:
+            node = scheduler.Scheduler(App(db, ManualClock(LATER), TZ),
+                                       scheduler.Config(node="n", interval=10, batch=10, lease=LEASE))
+            node.start()
+            result = node.sweep()
+        finally:
+            db.dispose()
+        assert (result.fired, result.failed, len(calls)) == (RUNG_COUNT, 0, RUNG_COUNT + 1)
+        assert_fired_exactly_once(sqlite_url, RUNG_COUNT)
+
+
+class TestCommandLine:
+    @pytest.mark.parametrize(("option", "value"), [("--interval", "0"), ("--batch", "0"), ("--lease", "-1")])
+    def test_bad_option_is_a_usage_error(self, duban: Duban, option: str, value: str) -> None:
+        run = duban("scheduler", "run", "--once", option, value)
+        assert run.code == 2 and option in run.stderr
+
+    def test_status_of_an_uninitialised_database_says_run_init(self, sqlite_url: str) -> None:
+        run = Duban(sqlite_url)("scheduler", "status")
+        assert run.code == 1 and "duban init" in run.stderr
