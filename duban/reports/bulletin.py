@@ -1,0 +1,107 @@
+"""`report bulletin`: the 通报 of a week, month or quarter (seed 000 季通报, seed 003 每周一报).
+
+For the period: cases newly assigned, cases closed (on time or late), cases overdue at the
+period's end or now if sooner (red card 红牌), cases at risk then (yellow card 黄牌: level 1
+reached, not yet overdue), the escalations that fired and the accountability decisions
+taken, each list by lead unit, with a summary of the counts per unit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from duban.reports import Report, Section
+from duban.reports.facts import (
+    HOLD,
+    CaseView,
+    case_lateness,
+    closed_on_time,
+    describe_late,
+    held_accountable,
+    level_at,
+    open_at,
+    overdue_at,
+)
+from duban.reports.period import Period
+from duban.reports.source import Events
+
+ITEM_COLUMNS = [
+    ("unit", "牵头单位"), ("case_id", "编号"), ("title", "标题"), ("workflow_label", "流程"),
+    ("state_label", "当前状态"), ("due_at", "办结时限"), ("at", "时间"), ("detail", "说明"),
+]
+SUMMARY_COLUMNS = [
+    ("unit", "牵头单位"), ("new", "新交办"), ("closed", "办结"), ("closed_on_time", "其中按时"),
+    ("red", "红牌超期"), ("yellow", "黄牌预警"), ("escalations", "升级督办"), ("accountability", "问责"),
+]
+LISTS = (
+    ("new", "新交办"), ("closed", "办结"), ("red", "红牌超期"), ("yellow", "黄牌预警"),
+    ("escalations", "升级督办"), ("accountability", "问责决定"),
+)
+
+
+def _item(v: CaseView, at: datetime | None, detail: str) -> dict[str, Any]:
+    c = v.case
+    return {"unit": c.lead_unit, "case_id": c.id, "title": c.title, "workflow_label": v.wf.spec.label,
+            "state_label": v.wf.state_label(c.state), "due_at": c.due_at, "at": at, "detail": detail}
+
+
+def items(views: Sequence[CaseView], events: Events, period: Period, now: datetime) -> dict[str, list[dict[str, Any]]]:
+    """The bulletin's lists, each sorted by unit, then time, then case."""
+    as_of = period.as_of(now)
+    out: dict[str, list[dict[str, Any]]] = {key: [] for key, _ in LISTS}
+    for v in views:
+        c, evs = v.case, events.get(v.id, [])
+        if c.opened_at in period:
+            out["new"].append(_item(v, c.opened_at, ""))
+        if c.closed_at in period:
+            verdict = "问责" if held_accountable(c) else "按时办结" if closed_on_time(v) else "逾期办结"
+            out["closed"].append(_item(v, c.closed_at, verdict))
+        if overdue_at(v, as_of):
+            late = case_lateness(v, as_of)
+            assert late is not None
+            out["red"].append(_item(v, c.due_at, f"超期{describe_late(late)}"))
+        elif open_at(c, as_of) and level_at(evs, as_of) == 1:
+            out["yellow"].append(_item(v, _first_yellow(evs, as_of), "黄牌预警：临近办结时限"))
+        for e in evs:
+            if e["at"] not in period:
+                continue
+            if e["action"] == "escalate":
+                notice = e["data"].get("notice")
+                out["escalations"].append(_item(v, e["at"], e["note"] + (f"（{notice}）" if notice else "")))
+            elif e.get("trigger") == HOLD:
+                measure = e["data"].get("measure") or c.data.get("measure") or ""
+                out["accountability"].append(_item(v, e["at"], f"{measure}（{e['actor']}）{e['note']}".strip()))
+    for rows in out.values():
+        rows.sort(key=lambda r: (r["unit"], r["at"] or as_of, r["case_id"]))
+    return out
+
+
+def _first_yellow(events: list[dict[str, Any]], as_of: datetime) -> datetime | None:
+    return next((e["at"] for e in events if e["action"] == "escalate" and e["at"] <= as_of
+                 and int(e["data"].get("level") or 0) == 1), None)
+
+
+def summary(lists: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    units = sorted({r["unit"] for rows in lists.values() for r in rows})
+    out = []
+    for u in units:
+        row: dict[str, Any] = {"unit": u}
+        for key, _ in LISTS:
+            row[key] = sum(1 for r in lists[key] if r["unit"] == u)
+        row["closed_on_time"] = sum(1 for r in lists["closed"] if r["unit"] == u and r["detail"] == "按时办结")
+        out.append(row)
+    return out
+
+
+def build(views: Sequence[CaseView], events: Events, period: Period, now: datetime) -> Report:
+    """The bulletin of a period: a summary per unit, then each list."""
+    lists = items(views, events, period, now)
+    sections = [Section("summary", "汇总", SUMMARY_COLUMNS, summary(lists))]
+    sections += [Section(key, title, ITEM_COLUMNS, lists[key]) for key, title in LISTS]
+    as_of = period.as_of(now)
+    return Report(
+        name="bulletin", title="督办通报", period=period, generated_at=now,
+        sections=sections, meta={"as_of": as_of},
+    )

@@ -1,0 +1,121 @@
+"""Facts about a case at an instant, shared by the reports.
+
+Lateness is measured from the stored deadlines, not from the escalation timers: a
+deadline is late by how far the instant it ended (or the instant asked about, while it
+runs) is past its due instant. So a report is right even when `tick` has not run, and a
+historical period is judged as it stood at its end. An approved extension moved the due
+instant, so lateness counts from the new date (没有办理延期的按原定时间考核).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+from typing import Any
+
+from duban.engine.calendar import WorkingCalendar
+from duban.engine.model import RUNNING, Case, DeadlineState
+from duban.engine.workflow import Workflow
+
+ACCOUNTABILITY = "accountability"  # the closing state of a decision, in every workflow (SPEC §3)
+HOLD = "hold_accountable"
+SIGN_FOR = "sign_for"
+
+
+@dataclass(frozen=True)
+class CaseView:
+    """A case with the workflow version it is pinned to (for labels and its main deadline)."""
+
+    case: Case
+    wf: Workflow
+
+    @property
+    def id(self) -> int:
+        assert self.case.id is not None
+        return self.case.id
+
+
+def lateness(d: DeadlineState, at: datetime) -> timedelta | None:
+    """How late deadline ``d`` was, as it stood at ``at``; None if it was not (yet) late."""
+    ended = d.status != RUNNING and d.ended_at is not None and d.ended_at <= at
+    end = d.ended_at if ended and d.ended_at is not None else at
+    return end - d.due_at if end > d.due_at else None
+
+
+def judged_deadlines(v: CaseView) -> list[DeadlineState]:
+    """The deadlines a case's timeliness is judged by: its main deadline (办结时限), or all of
+    them when the workflow names none or the case never started it."""
+    main = v.wf.spec.main_deadline
+    if main and main in v.case.deadlines:
+        return [v.case.deadlines[main]]
+    return list(v.case.deadlines.values())
+
+
+def case_lateness(v: CaseView, at: datetime) -> timedelta | None:
+    lates = [late for d in judged_deadlines(v) if (late := lateness(d, at)) is not None]
+    return max(lates) if lates else None
+
+
+def open_at(case: Case, at: datetime) -> bool:
+    return case.opened_at <= at and (case.closed_at is None or case.closed_at > at)
+
+
+def overdue_at(v: CaseView, at: datetime) -> bool:
+    """Open at ``at`` with its main deadline passed unmet (红牌)."""
+    return open_at(v.case, at) and case_lateness(v, at) is not None
+
+
+def held_accountable(case: Case) -> bool:
+    return case.state == ACCOUNTABILITY
+
+
+def closed_on_time(v: CaseView) -> bool:
+    """Closed normally (not by an accountability decision) with no late main deadline."""
+    c = v.case
+    return c.closed_at is not None and not held_accountable(c) and case_lateness(v, c.closed_at) is None
+
+
+def sign_for_outcome(case: Case, at: datetime) -> bool | None:
+    """Whether the case was signed for in time, as it stood at ``at``: None while still open to
+    sign (not due, not signed) or when the workflow has no sign-for deadline."""
+    d = case.deadlines.get(SIGN_FOR)
+    if d is None:
+        return None
+    settled = (d.status != RUNNING and d.ended_at is not None and d.ended_at <= at) or d.due_at < at
+    return lateness(d, at) is None if settled else None
+
+
+def satisfaction(case: Case) -> bool | None:
+    """The revisit verdict (回访) of a closed case: True satisfied, False not, None unrated."""
+    if case.closed_at is None or "satisfied" not in case.data:
+        return None
+    return str(case.data["satisfied"]).strip().lower() in ("yes", "true", "1", "是", "满意", "satisfied")
+
+
+def describe_late(late: timedelta) -> str:
+    """A lateness as people say it: 3天4小时, 5小时20分, 15分."""
+    minutes = int(late.total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    parts = [f"{days}天" if days else "", f"{hours}小时" if hours else "", f"{mins}分" if mins and not days else ""]
+    return "".join(parts) or "不足1分"
+
+
+def late_working_days(d: DeadlineState, late: timedelta, calendar: WorkingCalendar, tz: tzinfo) -> int:
+    """Working days between the due day and the day the lateness ended (due day not counted)."""
+    end = d.due_at + late
+    count, _ = calendar.working_days_between(d.due_at.astimezone(tz).date(), end.astimezone(tz).date())
+    return count
+
+
+def level_at(events: list[dict[str, Any]], at: datetime) -> int:
+    """The escalation level a case had reached by ``at``, replayed from its events."""
+    level = 0
+    for e in events:
+        if e["at"] > at:
+            continue
+        if e["action"] == "escalate":
+            level = max(level, int(e["data"].get("level") or 0))
+        elif e.get("trigger") == HOLD:
+            level = 5
+    return level

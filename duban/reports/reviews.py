@@ -1,0 +1,106 @@
+"""The accountability-review use cases: audit exports and the three reports.
+
+`Reviews` wraps an `App` (its database, clock, zone and pinned workflows) and only reads:
+each use case opens one read transaction, reads the clock once and hands what it read to
+a pure builder (`exporting`, `reports.units`, `reports.bulletin`,
+`reports.accountability`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from duban.errors import NotFoundError, UsageError
+from duban.reports import Report
+from duban.reports.facts import CaseView
+from duban.reports.period import Period
+
+if TYPE_CHECKING:
+    from duban.app import App
+    from duban.exporting import AuditFilter
+    from duban.manifest import Manifest
+
+log = structlog.get_logger("duban")
+
+
+class Reviews:
+    """Exports and reports of one office's duban."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    def count_audit(self, filters: AuditFilter) -> int:
+        """How many events an export with these filters holds (for a progress bar)."""
+        from duban.exporting import count_events
+
+        with self.app.db.read() as conn:
+            return count_events(conn, filters)
+
+    def export_audit(self, path: str | Path, fmt: str, filters: AuditFilter, *,
+                     progress: Callable[[int], Any] | None = None) -> Manifest:
+        """Stream the filtered audit events to ``path``, with a manifest beside it (SPEC §7)."""
+        from duban.exporting import chain_head, check_output, export_events, stream_events
+
+        check_output(path)
+        app = self.app
+        with app.db.read() as conn:
+            filters.check(conn)
+            manifest = export_events(
+                stream_events(conn, filters), fmt, path, app.tz, filters=filters.to_json(app.tz),
+                whole_chain=filters.whole_chain, chain_head=chain_head(conn), created_at=app.clock.now(),
+                progress=progress,
+            )
+        log.info("audit.exported", file=str(path), format=fmt, rows=manifest.rows)
+        return manifest
+
+    def units(self, period: Period, settings_file: str | None = None) -> Report:
+        """Per lead unit: cases, timeliness, escalations, measures, grade and rank (SPEC §10)."""
+        from duban.reports import grading, source, units
+
+        bands = grading.load_bands(settings_file)
+        now = self.app.clock.now()
+        with self.app.db.read() as conn:
+            views = source.cases(conn, self.app.workflow_of)
+            events = source.decisions(conn, before=period.end)
+        return units.build(views, events, period, now, bands)
+
+    def bulletin(self, kind: str, day: date | None = None) -> Report:
+        """The 通报 of the week, month or quarter containing ``day`` (default: today, office zone)."""
+        from duban.reports import bulletin, source
+        from duban.reports.period import containing
+
+        now = self.app.clock.now()
+        period = containing(kind, day or now.astimezone(self.app.tz).date(), self.app.tz)
+        with self.app.db.read() as conn:
+            views = source.cases(conn, self.app.workflow_of)
+            events = source.decisions(conn, before=period.end)
+        return bulletin.build(views, events, period, now)
+
+    def accountability(self, *, case_id: int | None = None, unit: str | None = None) -> Report:
+        """The 问责专报 of one case, of a lead unit's cases, or of every case that needs one."""
+        from duban.reports import accountability, source
+        from duban.storage import repository as repo
+
+        if case_id is not None and unit is not None:
+            raise UsageError("give --case or --unit, not both")
+        app, now = self.app, self.app.clock.now()
+        with app.db.read() as conn:
+            if case_id is not None:
+                case = repo.load_case(conn, case_id)
+                if case is None:
+                    raise NotFoundError(f"--case {case_id}: no such case")
+                views = [CaseView(case, app.workflow_of(conn, case))]
+            else:
+                if unit is not None and not source.unit_known(conn, unit):
+                    raise NotFoundError(f"--unit {unit}: no case or user has this unit")
+                views = [v for v in source.cases(conn, app.workflow_of, unit=unit)
+                         if (unit is None or v.case.lead_unit == unit) and accountability.relevant(v, now)]
+            calendar = app.engine(conn).calendar
+            briefs = [accountability.case_brief(v, source.timeline(conn, v.id), source.notices(conn, v.id),
+                                                now, calendar, app.tz) for v in views]
+        return accountability.build(briefs, now)
