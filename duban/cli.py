@@ -63,6 +63,8 @@ class Settings:
             from duban.storage.database import Database
 
             self._app = App(Database(self.db), self.clock(), self.tz)
+            # close the pool when the command ends: no connection left for the garbage collector
+            click.get_current_context().call_on_close(self._app.db.dispose)
         return self._app
 
 
@@ -88,6 +90,13 @@ def parse_sets(pairs: tuple[str, ...]) -> dict[str, str]:
             raise UsageError(f"--set '{pair}': use KEY=VALUE (e.g. --set measure=诫勉谈话)")
         values[key.strip()] = value.strip()
     return values
+
+
+def parse_milestone(text: str) -> tuple[str, str]:
+    day, sep, title = text.partition("=")
+    if not sep or not day.strip() or not title.strip():
+        raise UsageError(f"--milestone '{text}': use DATE=TITLE (e.g. --milestone 2027-03-31=完成方案编制)")
+    return day.strip(), title.strip()
 
 
 def out(value: Any, as_json: bool, human: Callable[[], str]) -> None:
@@ -222,13 +231,17 @@ def case() -> None:
 @click.option("--co-unit", "co_units", multiple=True, help="A co-unit (配合单位); repeatable.")
 @click.option("--due", help="Due rule: 2027-05-31, 15wd, 3d, 3mo, 5h, 30min or an ISO datetime.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="A workflow field; repeatable.")
+@click.option("--milestone", "milestones", multiple=True, metavar="DATE=TITLE",
+              help="A milestone (时间节点) with its own deadline; repeatable.")
+@click.option("--report", "report", metavar="SCHEDULE", help="Progress reports: monthly:5 (by the 5th) or biweekly.")
 @json_option
 def case_open(workflow_name: str, title: str, lead_unit: str, co_units: tuple[str, ...], due: str | None,
-              sets: tuple[str, ...], as_json: bool) -> None:
+              sets: tuple[str, ...], milestones: tuple[str, ...], report: str | None, as_json: bool) -> None:
     """Open a case; prints its id."""
     s = settings()
     result = s.app.open_case(workflow_name, title=title, lead_unit=lead_unit, co_units=list(co_units),
-                             due=due, values=parse_sets(sets), actor=s.actor)
+                             due=due, values=parse_sets(sets), actor=s.actor,
+                             milestones=[parse_milestone(m) for m in milestones], report=report)
     approx = "（约，日历未载入）" if result["approximate"] else ""
     out(result, as_json, lambda: f"{result['id']}\t{result['state_label']}\t办结时限 {result['due_at'] or '-'}{approx}")
 
@@ -328,9 +341,16 @@ def audit() -> None:
 
 
 @audit.command("verify")
+@click.option("--file", "file", type=click.Path(dir_okay=False),
+              help="Check an exported file against its manifest instead, offline (no database).")
 @json_option
-def audit_verify(as_json: bool) -> None:
-    """Recompute the hash chain; exit 6 naming the first event that does not match."""
+def audit_verify(file: str | None, as_json: bool) -> None:
+    """Recompute the hash chain (or an export's); exit 6 naming the first event that does not match."""
+    if file is not None:
+        from duban.cli_reports import run_verify_file
+
+        run_verify_file(file, as_json)
+        return
     count, head, broken = settings().app.verify()
     result = {"ok": broken is None, "events": count, "head": head,
               "first_bad_seq": broken.seq if broken else None, "reason": broken.reason if broken else None}
@@ -347,16 +367,20 @@ def audit_verify(as_json: bool) -> None:
 
 
 @audit.command("export")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), required=True)
-@click.option("--out", "path", required=True, type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "xlsx"]), required=True)
+@click.option("--out", "path", required=True, type=click.Path(dir_okay=False), help="The file; FILE.manifest.json goes beside it.")
+@click.option("--case", "case_id", type=int, help="Only this case's events.")
+@click.option("--unit", help="Only events of cases this unit leads or co-handles.")
+@click.option("--workflow", "workflow_name", help="Only events of this workflow's cases.")
+@click.option("--since", help="From this instant (ISO date or datetime, office zone).")
+@click.option("--until", help="Before this instant; a bare date includes that whole day.")
 @json_option
-def audit_export(fmt: str, path: str, as_json: bool) -> None:
-    """Export the whole audit log (streamed; written under a temporary name, then renamed)."""
-    from duban.exporting import export_events
+def audit_export(fmt: str, path: str, case_id: int | None, unit: str | None, workflow_name: str | None,
+                 since: str | None, until: str | None, as_json: bool) -> None:
+    """Export audit events with a manifest (streamed; written under a temporary name, then renamed)."""
+    from duban.cli_reports import run_export
 
-    s = settings()
-    rows = export_events(s.app.events(), fmt, path, s.tz)
-    out({"file": path, "format": fmt, "rows": rows}, as_json, lambda: f"wrote {rows} events to {path}")
+    run_export(fmt, path, case_id, unit, workflow_name, since, until, as_json)
 
 
 # -- calendar ---------------------------------------------------------------------------
@@ -408,6 +432,13 @@ def demo(as_json: bool) -> None:
 
 
 # -- commands defined in their own modules (each registers itself here) ------------------
+from duban.cli_reports import report  # noqa: E402
+
+cli.add_command(report)
+
+from duban.cli_scheduler import scheduler  # noqa: E402
+
+cli.add_command(scheduler)
 
 
 def main() -> None:
