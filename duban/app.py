@@ -20,7 +20,6 @@ from sqlalchemy import Connection
 
 from duban.clock import Clock
 from duban.engine.audit import ChainBreak, verify_chain
-from duban.engine.calendar import WorkingCalendar
 from duban.engine.definition import HUMAN_ROLES
 from duban.engine.model import Case
 from duban.engine.service import Actor, Engine
@@ -278,20 +277,6 @@ class App:
             "days": [{"date": d["day"].isoformat(), "kind": d["kind"],
                       "kind_label": "放假" if d["kind"] == "holiday" else "调休上班", "name": d["name"]} for d in days],
         }
-
-    def working_calendar(self) -> WorkingCalendar:
-        with self.db.read() as conn:
-            return self.engine(conn).calendar
-
-    def replay(self, case_id: int) -> list[str]:
-        """Rebuild the case from its audit events under its pinned definition; what differs."""
-        from duban.engine.replay import differences, replay
-
-        with self.db.read() as conn:
-            stored = self._case(conn, case_id)
-            wf = self.workflow_of(conn, stored)
-            events = list(audit_log.iterate(conn, case_id=case_id))
-            return differences(stored, replay(self.engine(conn), wf, events))
 
     # -- audit -------------------------------------------------------------------------
     def verify(self) -> tuple[int, str | None, ChainBreak | None]:

@@ -63,9 +63,3 @@ def decisions(conn: Connection, case_id: int, trigger: str) -> list[dict[str, An
     """The events of one case where `trigger` was fired (e.g. accountability decisions)."""
     stmt = select(AUDIT).where(AUDIT.c.case_id == case_id, AUDIT.c.trigger == trigger).order_by(AUDIT.c.seq)
     return [dict(r._mapping) for r in conn.execute(stmt)]
-
-
-def count(conn: Connection) -> int:
-    from sqlalchemy import func
-
-    return int(conn.execute(select(func.count()).select_from(AUDIT)).scalar_one())

@@ -7,14 +7,12 @@ notices, all inside the caller's transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, insert, select, update
 
 from duban.engine.model import Case, DeadlineState, Outcome
-from duban.engine.service import DueTimer
 from duban.errors import ConcurrencyError
 from duban.storage import audit_log
 from duban.storage.tables import CASE_UNITS, CASES, NOTICES, TIMERS, USERS, WORKFLOW_VERSIONS
@@ -123,20 +121,6 @@ def timers_of(conn: Connection, case_id: int) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in conn.execute(stmt)]
 
 
-def next_due(conn: Connection, now: datetime, limit: int) -> list[DueTimer]:
-    """Pending timers due by `now` (or claimed ones whose lease expired), oldest first."""
-    stmt = (
-        select(TIMERS.c.id, TIMERS.c.case_id, TIMERS.c.deadline, TIMERS.c.rung, TIMERS.c.due_at)
-        .where(
-            TIMERS.c.due_at <= now,
-            or_(TIMERS.c.status == PENDING, and_(TIMERS.c.status == CLAIMED, TIMERS.c.lease_until < now)),
-        )
-        .order_by(TIMERS.c.due_at, TIMERS.c.id)
-        .limit(limit)
-    )
-    return [DueTimer(r.id, r.case_id, r.deadline, r.rung, r.due_at) for r in conn.execute(stmt)]
-
-
 def mark_fired(conn: Connection, timer_id: int, now: datetime, node: str | None = None) -> bool:
     """Mark a timer fired if it is still ours to fire; False if someone else fired or cancelled it."""
     ours = TIMERS.c.status == PENDING if node is None else and_(TIMERS.c.status == CLAIMED, TIMERS.c.claimed_by == node)
@@ -155,14 +139,6 @@ def approximate_pending(conn: Connection) -> dict[int, set[str]]:
     for r in rows:
         found.setdefault(r.case_id, set()).add(r.deadline)
     return found
-
-
-def pending_counts(conn: Connection, now: datetime) -> dict[str, int]:
-    pending = conn.execute(select(func.count()).select_from(TIMERS).where(TIMERS.c.status == PENDING)).scalar_one()
-    due = conn.execute(
-        select(func.count()).select_from(TIMERS).where(TIMERS.c.status == PENDING, TIMERS.c.due_at <= now)
-    ).scalar_one()
-    return {"pending": int(pending), "due": int(due)}
 
 
 # -- notices -----------------------------------------------------------------------
@@ -204,10 +180,3 @@ def pin_workflow(conn: Connection, name: str, version: int, fingerprint: str, so
             name=name, version=version, fingerprint=fingerprint, source=source, body=body, pinned_at=now
         )
     )
-
-
-def count_rows(conn: Connection, tables: Sequence[str]) -> dict[str, int]:
-    """Row counts per table (used by `duban status` and the no-change tests)."""
-    from sqlalchemy import table as sa_table
-
-    return {t: int(conn.execute(select(func.count()).select_from(sa_table(t))).scalar_one()) for t in tables}
