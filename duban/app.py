@@ -278,6 +278,16 @@ class App:
                       "kind_label": "放假" if d["kind"] == "holiday" else "调休上班", "name": d["name"]} for d in days],
         }
 
+    def replay(self, case_id: int) -> list[str]:
+        """Rebuild the case from its audit events under its pinned definition; what differs."""
+        from duban.engine.replay import differences, replay
+
+        with self.db.read() as conn:
+            stored = self._case(conn, case_id)
+            wf = self.workflow_of(conn, stored)
+            events = list(audit_log.iterate(conn, case_id=case_id))
+            return differences(stored, replay(self.engine(conn), wf, events))
+
     # -- audit -------------------------------------------------------------------------
     def verify(self) -> tuple[int, str | None, ChainBreak | None]:
         with self.db.read() as conn, closing(audit_log.iterate(conn)) as events:
