@@ -143,6 +143,16 @@ class TestSuspension:
         # 64 hours suspended: 21:00 Fri + 64 h = 13:00 Mon
         assert deadline(c, "publish")["due_at"] == "2026-11-23T13:00:00+08:00"
 
+    def test_hour_deadline_suspended_across_national_day_moves_by_the_exact_hours(self, duban: Duban) -> None:
+        """Suspended Sep 30 21:00 → resumed Oct 8 09:00: 180 clock hours, holidays included, are added to 5 h."""
+        c = open_case(duban, "opinion", "--title", "舆情", "--unit", "区发改局", now="2026-09-30T20:00")
+        assert deadline(c, "publish")["due_at"] == "2026-10-01T01:00:00+08:00"
+        fire(duban, c["id"], "suspend", "--note", "等待上级口径", now="2026-09-30T21:00", actor="wang")
+        assert duban.ok("tick", "--json", now="2026-10-07T09:00").json["fired_timers"] == 0
+        c = fire(duban, c["id"], "resume", "--note", "口径已定", now="2026-10-08T09:00", actor="wang")
+        assert deadline(c, "publish")["due_at"] == "2026-10-08T13:00:00+08:00"
+        assert deadline(c, "press_conference")["due_at"] == "2026-10-09T08:00:00+08:00"  # 10-01 20:00 + 180 h
+
     def test_bad_suspension_requests_change_nothing(self, duban: Duban) -> None:
         """Resume of a running case and suspend of a closed one are refused with exit 4, nothing written."""
         c = open_case(duban, "supervision", "--title", "x", "--unit", "区发改局", "--due", "10wd", now="2026-11-02T09:00")
