@@ -9,17 +9,12 @@ imported inside the commands so `duban --help` starts fast.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 import click
 
+from duban.cli_support import Settings, json_option, out, settings, wants_json
 from duban.errors import DubanError, UsageError
-
-if TYPE_CHECKING:
-    from duban.app import App
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 CASE_COLUMNS = [
     ("id", "编号"), ("workflow_label", "流程"), ("state_label", "状态"), ("title", "标题"),
@@ -34,52 +29,6 @@ class _Top(click.Group):
         except DubanError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(exc.exit_code)
-
-
-class Settings:
-    """The global options, and the App built from them on first use."""
-
-    def __init__(self, db: str, now: str | None, tz: str, actor: str | None, as_json: bool) -> None:
-        self.db, self.now, self.tz_name, self.actor, self.json = db, now, tz, actor, as_json
-        self._app: App | None = None
-
-    @property
-    def tz(self) -> Any:
-        from duban.clock import zone
-
-        return zone(self.tz_name)
-
-    def clock(self) -> Any:
-        from duban.clock import ManualClock, SystemClock, parse_instant
-
-        if self.now:
-            return ManualClock(parse_instant(self.now, self.tz, what="--now"))
-        return SystemClock()
-
-    @property
-    def app(self) -> App:
-        if self._app is None:
-            from duban.app import App
-            from duban.storage.database import Database
-
-            self._app = App(Database(self.db), self.clock(), self.tz)
-            # close the pool when the command ends: no connection left for the garbage collector
-            click.get_current_context().call_on_close(self._app.db.dispose)
-        return self._app
-
-
-def json_option(func: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print one JSON document and nothing else.")(func)
-
-
-def wants_json(as_json: bool) -> bool:
-    return as_json or click.get_current_context().find_object(Settings).json  # type: ignore[union-attr]
-
-
-def settings() -> Settings:
-    found = click.get_current_context().find_object(Settings)
-    assert found is not None
-    return found
 
 
 def parse_sets(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -98,14 +47,6 @@ def parse_milestone(text: str) -> tuple[str, str]:
         raise UsageError(f"--milestone '{text}': use DATE=TITLE (e.g. --milestone 2027-03-31=完成方案编制)")
     return day.strip(), title.strip()
 
-
-def out(value: Any, as_json: bool, human: Callable[[], str]) -> None:
-    from duban.output import emit_json
-
-    if wants_json(as_json):
-        emit_json(value)
-    else:
-        click.echo(human())
 
 
 @click.group(cls=_Top, context_settings={"help_option_names": ["-h", "--help"]})

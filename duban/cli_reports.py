@@ -14,32 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from duban.cli_support import out, settings, wants_json
+
 if TYPE_CHECKING:
-    from duban.cli import Settings
     from duban.reports import Report
 
 REPORT_FORMATS = ("table", "json", "csv", "xlsx")
-
-
-# The global options live on the root context. They are read from there rather than via
-# `duban.cli` helpers so that `python -m duban.cli` (which loads duban.cli twice) works too.
-def settings() -> Settings:
-    obj: Settings = click.get_current_context().find_root().obj
-    return obj
-
-
-def wants_json(as_json: bool) -> bool:
-    return as_json or bool(settings().json)
-
-
-def out(value: Any, as_json: bool, human: Callable[[], str]) -> None:
-    """One JSON document with --json, else the human line(s)."""
-    from duban.output import emit_json
-
-    if wants_json(as_json):
-        emit_json(value)
-    else:
-        click.echo(human())
 
 
 # -- audit export / verify --file -------------------------------------------------------

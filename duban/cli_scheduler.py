@@ -9,13 +9,12 @@ object rather than through `duban.cli` helpers, so this module never imports `du
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
-if TYPE_CHECKING:
-    from duban.cli import Settings
+from duban.cli_support import out as _out
+from duban.cli_support import settings as _settings
 
 # The defaults live here, the one place a user sees them (`--help`).
 DEFAULT_INTERVAL = 10.0
@@ -23,21 +22,6 @@ DEFAULT_BATCH = 200
 DEFAULT_LEASE = 60.0
 
 _positive = click.FloatRange(min=0, min_open=True)
-
-
-def _settings() -> Settings:
-    """The global options (--db, --now, --tz, --json) the root command stored."""
-    obj: Settings = click.get_current_context().find_root().obj
-    return obj
-
-
-def _out(value: Any, as_json: bool, human: Callable[[], str]) -> None:
-    from duban.output import emit_json
-
-    if as_json or _settings().json:
-        emit_json(value)
-    else:
-        click.echo(human())
 
 
 @click.group()
