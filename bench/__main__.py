@@ -1,86 +1,136 @@
-"""Benchmarks: `python -m bench [transition] [--quick]`.
+"""Benchmarks: `python -m bench all` (`--quick` for a smoke run under a minute).
 
-Each figure is measured in the same run as its anchor (the raw database doing the same
-writes) and reported as a ratio, so it holds on a noisy machine. Never run by the tests as
-a timed assert. Issue 6 adds the sweep, export/verify, start-up and memory benchmarks.
+Each figure is measured in the same run as its anchor (the raw database, or the bare
+interpreter, doing the same work) and reported as a ratio, so it holds on a noisy machine.
+Never run by the tests as a timed assert (one smoke test runs `--quick --scale` tiny).
+
+Sections: transition (SQLite, PostgreSQL), sweep, audit (CSV/JSONL export, verify),
+startup, memory. Prints a table and writes JSON (``--out``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import sqlite3
 import sys
-import tempfile
 import time
-from datetime import UTC, datetime
+from collections.abc import Callable
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from typing import Any
 
-from duban.app import App
-from duban.clock import ManualClock
-from duban.storage.database import Database
-
-TZ = ZoneInfo("Asia/Shanghai")
+SECTIONS = ("transition", "transition_postgres", "sweep", "audit", "startup", "memory")
 
 
-def bench_transition(n: int) -> dict[str, float]:
-    """`accept` on n supervision cases through App.fire vs raw sqlite3 doing the same rows."""
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{Path(tmp) / 'duban.db'}"
-        clock = ManualClock(datetime(2026, 11, 2, 1, 0, tzinfo=UTC))
-        app = App(Database(url), clock, TZ)
-        app.init()
-        app.add_user("office", "office", None)
-        app.add_user("unit", "unit", "区发改局")
-        ids = [app.open_case("supervision", title=f"任务{i}", lead_unit="区发改局", co_units=[], due="2026-12-31",
-                             values={}, actor="office")["id"] for i in range(n)]
-        clock.advance(hours=1)
-        start = time.perf_counter()
-        for case_id in ids:
-            app.fire(case_id, "accept", actor="unit")
-        ours = n / (time.perf_counter() - start)
+def sizes(quick: bool, scale: float) -> dict[str, Any]:
+    def s(n: int, least: int = 10) -> int:
+        return max(least, int(n * scale))
 
-        # The same writes by hand: the case row, the cancelled sign-for timer, one audit event.
-        raw = sqlite3.connect(str(Path(tmp) / "duban.db"), isolation_level=None)
-        raw.execute("PRAGMA journal_mode=WAL")
-        raw.execute("PRAGMA synchronous=FULL")
-        seq = raw.execute("SELECT max(seq) FROM audit_events").fetchone()[0]
-        start = time.perf_counter()
-        for case_id in ids:
-            seq += 1
-            raw.execute("BEGIN IMMEDIATE")
-            raw.execute("UPDATE cases SET state='in_progress', version=version+1, updated_at=? WHERE id=? AND version=?",
-                        ("2026-11-02 02:00:00", case_id, 2))
-            raw.execute("UPDATE timers SET status='cancelled' WHERE case_id=? AND deadline='sign_for' AND status='pending'",
-                        (case_id,))
-            raw.execute("INSERT INTO audit_events (seq, case_id, at, actor, role, action, \"trigger\", from_state, to_state,"
-                        " note, data, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                        (seq, case_id, "2026-11-02 02:00:00", "unit", "unit", "fire", "accept", "assigned",
-                         "in_progress", "", "{}", "0" * 64, "0" * 64))
-            raw.execute("COMMIT")
-        anchor = n / (time.perf_counter() - start)
-        raw.close()
-        app.db.dispose()
-    return {"duban_tx_per_s": round(ours), "raw_sqlite3_tx_per_s": round(anchor), "ratio": round(ours / anchor, 3)}
+    if quick:
+        return {"transition": s(300), "transition_postgres": s(200), "sweep_due": s(1000, 20),
+                "sweep_pending": [s(10_000, 200), s(100_000, 2000)], "audit": s(50_000, 1000), "startup_runs": 3,
+                "memory": s(2000)}
+    return {"transition": s(3000), "transition_postgres": s(1000), "sweep_due": s(10_000, 20),
+            "sweep_pending": [s(100_000, 200), s(1_000_000, 2000)], "audit": s(1_000_000, 1000), "startup_runs": 7,
+            "memory": s(10_000)}
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {"cores": os.cpu_count(), "python": sys.version.split()[0], "sqlite": sqlite3.sqlite_version,
+                            "platform": platform.platform()}
+    try:
+        import psycopg
+
+        from bench.common import PG_ADMIN
+
+        with psycopg.connect(PG_ADMIN.replace("postgresql+psycopg", "postgresql"), connect_timeout=3) as c:
+            row = c.execute("SHOW server_version").fetchone()
+            info["postgresql"] = row[0] if row else None
+    except Exception as exc:
+        info["postgresql"] = f"unavailable ({type(exc).__name__})"
+    return info
+
+
+def runners(n: dict[str, Any]) -> dict[str, Callable[[], dict[str, Any]]]:
+    from bench.audit import bench_audit
+    from bench.memory import bench_memory
+    from bench.startup import bench_startup
+    from bench.sweep import bench_sweep
+    from bench.transition import bench_postgres, bench_sqlite
+
+    return {
+        "transition": lambda: bench_sqlite(n["transition"]),
+        "transition_postgres": lambda: bench_postgres(n["transition_postgres"]),
+        "sweep": lambda: bench_sweep(n["sweep_due"], n["sweep_pending"]),
+        "audit": lambda: bench_audit(n["audit"]),
+        "startup": lambda: bench_startup(n["startup_runs"]),
+        "memory": lambda: bench_memory(n["memory"]),
+    }
+
+
+def table(results: dict[str, Any]) -> str:
+    """The rows docs/performance.md shows: figure, duban, anchor, ratio, target."""
+    lines = ["| figure | duban | anchor | ratio | target |", "|---|---|---|---|---|"]
+    t = results.get("transition", {})
+    if "ratio" in t:
+        lines.append(f"| transition, SQLite ({t['cases']} cases) | {t['duban_tx_per_s']:,} tx/s | "
+                     f"raw sqlite3 {t['raw_sqlite3_tx_per_s']:,} tx/s | {t['ratio']:.2f} | ≥ 0.50 |")
+    p = results.get("transition_postgres", {})
+    if "ratio" in p:
+        lines.append(f"| transition, PostgreSQL ({p['cases']} cases) | {p['duban_tx_per_s']:,} tx/s | "
+                     f"raw psycopg {p['raw_psycopg_tx_per_s']:,} tx/s | {p['ratio']:.2f} | ≥ 0.50 |")
+    elif p:
+        lines.append(f"| transition, PostgreSQL | skipped: {p.get('skipped')} | | | |")
+    for r in results.get("sweep", {}).get("runs", []):
+        lines.append(f"| sweep, {r['due']:,} due of {r['pending']:,} pending | {r['duban_fired_per_s']:,} fired/s | "
+                     f"raw sqlite3 {r['raw_sqlite3_fired_per_s']:,} fired/s | {r['ratio']:.2f} | ≥ 5,000 fired/s |")
+    a = results.get("audit", {})
+    for what, label in (("csv", "CSV export"), ("jsonl", "JSONL export"), ("verify", "audit verify")):
+        if what in a:
+            r = a[what]
+            lines.append(f"| {label}, {a['events']:,} events | {r['duban_rows_per_s']:,} rows/s, peak RSS "
+                         f"{r['peak_rss_mb']:.0f} MB | raw {r['raw_rows_per_s']:,} rows/s | {r['ratio']:.2f} | "
+                         f"≥ {r['target_rows_per_s']:,} rows/s |")
+    s = results.get("startup", {})
+    if s:
+        lines.append(f"| start-up `duban --help` | {s['help_s']:.3f} s | python -c pass {s['python_bare_s']:.3f} s | "
+                     f"{s['python_bare_s'] / s['help_s']:.2f} | < 0.3 s |")
+        lines.append(f"| start-up `duban case show ID` | {s['case_show_s']:.3f} s | python -c pass "
+                     f"{s['python_bare_s']:.3f} s | {s['python_bare_s'] / s['case_show_s']:.2f} | < 0.3 s |")
+    m = results.get("memory", {})
+    if m:
+        lines.append(f"| memory per open case ({m['cases']:,} cases) | {m['duban_bytes_per_case']:,} B | "
+                     f"raw row {m['raw_row_bytes_per_case']:,} B | {m['ratio']:.2f} | Machines: "
+                     f"{m['machines_before']} → {m['machines_after']} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("which", nargs="?", default="all", choices=["all", "transition"])
+    parser.add_argument("which", nargs="*", default=["all"], choices=["all", *SECTIONS])
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run under a minute")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply every size (the smoke test uses 0.1)")
     parser.add_argument("--out", default="bench/results/latest.json")
     args = parser.parse_args()
     from duban.logconfig import configure
 
     configure()  # warnings only: per-step info lines would dominate the measurement
-    n = 300 if args.quick else 3000
-    results = {"transition": {"cases": n, **bench_transition(n)}}
-    for name, r in results.items():
-        print(f"{name:<12} " + "  ".join(f"{k}={v}" for k, v in r.items()))
+    n = sizes(args.quick, args.scale)
+    chosen = SECTIONS if "all" in args.which else tuple(w for w in SECTIONS if w in args.which)
+    results: dict[str, Any] = {}
+    run = runners(n)
+    for name in chosen:
+        started = time.perf_counter()
+        results[name] = run[name]()
+        print(f"{name:<20} {time.perf_counter() - started:6.1f} s  "
+              + "  ".join(f"{k}={v}" for k, v in results[name].items() if k != "runs"), file=sys.stderr)
+    print(table(results))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"python": sys.version.split()[0], "sqlite": sqlite3.sqlite_version, **results}, indent=2))
+    doc = {"machine": machine(), "quick": args.quick, "scale": args.scale, "sizes": n, **results}
+    out.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

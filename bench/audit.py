@@ -1,0 +1,127 @@
+"""Export and verify: n audit events (a valid chain, bulk-generated with the chain's own
+hash function); CSV and JSONL exports and `audit verify`, each through the CLI in a fresh
+subprocess that reports its rows a second and peak RSS. Anchors: raw sqlite3 reading the
+same rows and writing them with `csv.writer` / one `str.join` per line (exports), and
+reading them and hashing each row's text with SHA-256 (verify).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.common import START
+from duban.engine.audit import GENESIS, event_hash
+
+MEASURE = r"""
+import json, resource, sys, time
+from duban.cli import cli
+
+db, what, out, empty = sys.argv[1:]
+
+def args(db, out):
+    return ["--db", db, "audit", "verify", "--json"] if what == "verify" else \
+        ["--db", db, "audit", "export", "--format", what, "--out", out, "--json"]
+
+try:  # warm up on an empty database: imports and set-up are start-up, not throughput
+    cli.main(args(empty, out + ".warm"), standalone_mode=False)
+except SystemExit:
+    pass
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+started = time.perf_counter()
+try:
+    cli.main(args(db, out), standalone_mode=False)
+except SystemExit:
+    pass
+seconds = time.perf_counter() - started
+print("\n@@" + json.dumps({"seconds": seconds, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                           "start_mb": before / 1024}))
+"""
+
+ANCHOR = r"""
+import csv, hashlib, json, resource, sqlite3, sys, time
+db, what, out = sys.argv[1:]
+conn = sqlite3.connect(db)
+started = time.perf_counter()
+rows = conn.execute("SELECT * FROM audit_events ORDER BY seq")
+n = 0
+if what == "verify":
+    for r in rows:
+        hashlib.sha256("|".join(map(str, r[:12])).encode()).hexdigest() == r[12]
+        n += 1
+else:
+    with open(out, "w", encoding="utf-8", newline="") as fh:
+        if what == "csv":
+            w = csv.writer(fh)
+            for r in rows:
+                w.writerow(r); n += 1
+        else:
+            for r in rows:
+                fh.write("{" + ",".join(map(str, r)) + "}\n"); n += 1
+print("\n@@" + json.dumps({"seconds": time.perf_counter() - started, "rows": n,
+                           "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def generate(path: Path, n: int, batch: int = 20_000) -> None:
+    """n events forming a valid chain over 1,000 cases, inserted with the schema duban creates."""
+    from duban.storage.database import Database
+
+    db = Database(f"sqlite:///{path}")
+    db.migrate()
+    db.dispose()
+    raw = sqlite3.connect(str(path), isolation_level=None)
+    raw.execute("BEGIN")
+    prev, rows = GENESIS, []
+    sql = ('INSERT INTO audit_events (seq, case_id, at, actor, role, action, "trigger", from_state, to_state,'
+           " note, data, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)")
+    for seq in range(1, n + 1):
+        at = START + timedelta(seconds=30 * seq)
+        record = {"seq": seq, "case_id": seq % 1000 + 1, "at": at, "actor": "王督查", "role": "office",
+                  "action": "fire", "trigger": "accept", "from_state": "assigned", "to_state": "in_progress",
+                  "note": f"第{seq}号督办事项：请于5个工作日内报送办理情况", "data": {"单位": "区发改局", "序号": seq},
+                  "prev_hash": prev}
+        prev = event_hash(record)
+        rows.append((seq, record["case_id"], at.replace(tzinfo=None).isoformat(" ", "microseconds"), "王督查",
+                     "office", "fire", "accept", "assigned", "in_progress", record["note"],
+                     json.dumps(record["data"]), record["prev_hash"], prev))
+        if len(rows) == batch:
+            raw.executemany(sql, rows)
+            rows = []
+    raw.executemany(sql, rows)
+    raw.execute("COMMIT")
+    raw.close()
+
+
+def _run(script: str, *args: str) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, check=False)
+    if "@@" not in done.stdout:
+        raise RuntimeError(f"bench subprocess failed: {done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.rsplit("@@", 1)[1])
+    return result
+
+
+def bench_audit(n: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"events": n}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "audit.db"
+        generate(path, n)
+        empty = Path(tmp) / "empty.db"
+        generate(empty, 0)
+        for what in ("csv", "jsonl", "verify"):
+            target = str(Path(tmp) / f"export.{what}")
+            ours = _run(MEASURE, f"sqlite:///{path}", what, target, f"sqlite:///{empty}")
+            anchor = _run(ANCHOR, str(path), what, target + ".raw")
+            rate, raw_rate = n / ours["seconds"], n / anchor["seconds"]
+            out[what] = {"duban_rows_per_s": round(rate), "raw_rows_per_s": round(raw_rate),
+                         "ratio": round(rate / raw_rate, 3), "peak_rss_mb": round(ours["peak_mb"], 1),
+                         "rss_before_mb": round(ours["start_mb"], 1),
+                         "target_rows_per_s": 200_000 if what == "verify" else 100_000}
+    out["ratio"] = min(out[w]["ratio"] for w in ("csv", "jsonl", "verify"))
+    return out
