@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, text
+from sqlalchemy import Connection, select
 
 from duban.engine.audit import GENESIS, event_hash
 from duban.engine.model import Event
@@ -21,14 +21,24 @@ from duban.storage.tables import AUDIT
 CHAIN_LOCK = 0x64756261  # "duba": the advisory-lock key of the audit chain head
 
 
+COLUMNS = [c.name for c in AUDIT.columns]
+_INSERT = (f"INSERT INTO audit_events ({', '.join(f'{chr(34)}{c}{chr(34)}' for c in COLUMNS)})"
+           f" VALUES ({', '.join('?' * len(COLUMNS))})")
+_HEAD = "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1"
+
+
 def append(conn: Connection, case_id: int | None, events: list[Event]) -> list[dict[str, Any]]:
     """Append events (in order) to the chain; returns the stored records."""
+    from duban.storage.repository import bind, run
+
     if not events:
         return []
     if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK})
-    head = conn.execute(select(AUDIT.c.seq, AUDIT.c.hash).order_by(AUDIT.c.seq.desc()).limit(1)).first()
-    seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
+        run(conn, "SELECT pg_advisory_xact_lock(?)", (CHAIN_LOCK,)).close()
+    cursor = run(conn, _HEAD)
+    head = cursor.fetchone()
+    cursor.close()
+    seq, prev = (head[0], head[1]) if head else (0, GENESIS)
     rows = []
     for e in events:
         seq += 1
@@ -39,11 +49,8 @@ def append(conn: Connection, case_id: int | None, events: list[Event]) -> list[d
         }
         record["hash"] = prev = event_hash(record)
         rows.append(record)
-    conn.execute(insert(AUDIT), rows)
+    run(conn, _INSERT, many=[bind(conn.dialect, AUDIT, COLUMNS, [r[c] for c in COLUMNS]) for r in rows]).close()
     return rows
-
-
-COLUMNS = [c.name for c in AUDIT.columns]
 
 
 def iterate(conn: Connection, *, case_id: int | None = None, batch: int = 5000) -> Generator[dict[str, Any]]:
@@ -59,7 +66,16 @@ def iterate(conn: Connection, *, case_id: int | None = None, batch: int = 5000) 
         result.close()
 
 
+_DECISIONS = (f"SELECT {', '.join(f'{chr(34)}{c}{chr(34)}' for c in COLUMNS)} FROM audit_events"
+              ' WHERE case_id = ? AND "trigger" = ? ORDER BY seq')
+
+
 def decisions(conn: Connection, case_id: int, trigger: str) -> list[dict[str, Any]]:
     """The events of one case where `trigger` was fired (e.g. accountability decisions)."""
-    stmt = select(AUDIT).where(AUDIT.c.case_id == case_id, AUDIT.c.trigger == trigger).order_by(AUDIT.c.seq)
-    return [dict(r._mapping) for r in conn.execute(stmt)]
+    from duban.storage.repository import result, run
+
+    cursor = run(conn, _DECISIONS, (case_id, trigger))
+    try:
+        return [result(conn.dialect, AUDIT, COLUMNS, row) for row in cursor.fetchall()]
+    finally:
+        cursor.close()

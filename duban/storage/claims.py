@@ -22,9 +22,9 @@ from sqlalchemy import ColumnElement, Connection, and_, bindparam, func, or_, se
 
 from duban.engine.model import Case
 from duban.engine.service import DueTimer
-from duban.storage.repository import case_from_row
+from duban.storage.repository import load_case
 from duban.storage.scheduler_tables import SCHEDULER_NODES
-from duban.storage.tables import CASES, TIMERS
+from duban.storage.tables import TIMERS
 
 PENDING, CLAIMED, FIRED = "pending", "claimed", "fired"
 _UNFIRED = (PENDING, CLAIMED)
@@ -71,7 +71,6 @@ def release(conn: Connection, node: str, timer_ids: Sequence[int] | None = None)
 # -- firing ------------------------------------------------------------------------
 # Built once with bind parameters: these run several times per fired timer, and building
 # a SQLAlchemy statement costs more Python time than the round trip it makes.
-_LOCK_CASE = select(CASES).where(CASES.c.id == bindparam("case_id")).with_for_update()
 _UNFIRED_UP_TO = (
     select(TIMERS.c.id, TIMERS.c.case_id, TIMERS.c.deadline, TIMERS.c.rung, TIMERS.c.due_at,
            TIMERS.c.status, TIMERS.c.claimed_by)
@@ -99,8 +98,7 @@ def lock_case(conn: Connection, case_id: int) -> Case | None:
     action takes the same row lock with its versioned UPDATE before touching them, so the
     lock order is always case row, then timer rows: no deadlocks, no version clash between
     nodes, and two nodes never fire timers of one case at the same time."""
-    row = conn.execute(_LOCK_CASE, {"case_id": case_id}).first()
-    return case_from_row(row) if row else None
+    return load_case(conn, case_id, for_update=True)
 
 
 def unfired_up_to(conn: Connection, timer: DueTimer, now: datetime) -> list[tuple[DueTimer, str, str | None]]:

@@ -3,14 +3,28 @@
 `commit_outcome` is the one place an engine step reaches the database: the case row (with
 its optimistic version check), the cancelled and armed timers, the audit events and the
 notices, all inside the caller's transaction.
+
+The statements every transition runs (load the case and the actor, update the case, cancel
+and arm timers, append to the audit chain, list the case's timers) go to the DBAPI cursor
+of the transaction's connection as fixed SQL text (`run`): building and executing a Core
+statement costs more Python time than SQLite takes to run it (LIBRARIES.md §3.2). Values
+still pass through the columns' own SQLAlchemy type processors, so what is stored and read
+back is exactly what Core stores and reads, on SQLite and on PostgreSQL alike, and driver
+errors are raised as SQLAlchemy's, as Core raises them. A case update sets only the columns
+that changed since the case was read (`_STORED`): every index on a column it leaves alone
+is left alone too.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, insert, select, update
+from sqlalchemy import Connection, Table, delete, insert, select
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 
 from duban.engine.model import Case, DeadlineState, Outcome
 from duban.errors import ConcurrencyError
@@ -18,6 +32,78 @@ from duban.storage import audit_log
 from duban.storage.tables import CASE_UNITS, CASES, NOTICES, TIMERS, USERS, WORKFLOW_VERSIONS
 
 PENDING, CLAIMED, FIRED, CANCELLED = "pending", "claimed", "fired", "cancelled"
+
+
+# -- lean SQL ------------------------------------------------------------------------
+Processor = Callable[[Any], Any] | None
+_TEXT: dict[tuple[str, str], str] = {}
+_PROCESSORS: dict[tuple[str, str, str, str, tuple[str, ...]], tuple[Processor, ...]] = {}
+
+
+def _sql(dialect: Dialect, sql: str) -> str:
+    """`sql` written with ``?`` placeholders, in the driver's paramstyle."""
+    if dialect.paramstyle == "qmark":
+        return sql
+    key = (dialect.paramstyle, sql)
+    if key not in _TEXT:
+        _TEXT[key] = sql.replace("%", "%%").replace("?", "%s")
+    return _TEXT[key]
+
+
+def processors(dialect: Dialect, table: Table, names: Sequence[str], *, bind: bool) -> tuple[Processor, ...]:
+    """The columns' SQLAlchemy type processors for this dialect: to the driver or from it."""
+    key = ("bind" if bind else "result", dialect.name, dialect.driver, table.name, tuple(names))
+    found = _PROCESSORS.get(key)
+    if found is None:
+        types = [table.c[n].type for n in names]
+        found = tuple(t._cached_bind_processor(dialect) if bind else t._cached_result_processor(dialect, None)
+                      for t in types)
+        _PROCESSORS[key] = found
+    return found
+
+
+def bind(dialect: Dialect, table: Table, names: Sequence[str], values: Sequence[Any]) -> list[Any]:
+    return [v if p is None or v is None else p(v)
+            for p, v in zip(processors(dialect, table, names, bind=True), values, strict=True)]
+
+
+def result(dialect: Dialect, table: Table, names: Sequence[str], row: Sequence[Any]) -> dict[str, Any]:
+    return {n: v if p is None or v is None else p(v)
+            for n, p, v in zip(names, processors(dialect, table, names, bind=False), row, strict=True)}
+
+
+def run(conn: Connection, sql: str, params: Sequence[Any] = (), *, many: Sequence[Sequence[Any]] | None = None) -> Any:
+    """Execute fixed SQL (``?`` placeholders) on the transaction's DBAPI cursor; returns the cursor.
+
+    Driver errors are raised as SQLAlchemy's DBAPIError subclasses (as Core raises them),
+    so `Database.translate` and the scheduler's retry test see the same exceptions."""
+    dialect = conn.dialect
+    text = _sql(dialect, sql)
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if many is None:
+            cursor.execute(text, params)
+        else:
+            cursor.executemany(text, many)
+    except dialect.loaded_dbapi.Error as exc:
+        cursor.close()
+        raise DBAPIError.instance(text, params, exc, dialect.loaded_dbapi.Error, dialect=dialect) from exc
+    return cursor
+
+
+def _columns(table: Table) -> tuple[str, ...]:
+    return tuple(c.name for c in table.columns)
+
+
+def _quoted(names: Iterable[str]) -> str:
+    return ", ".join(f'"{n}"' for n in names)
+
+
+CASE_COLUMNS = _columns(CASES)
+TIMER_COLUMNS = _columns(TIMERS)
+_SELECT_CASE = f"SELECT {_quoted(CASE_COLUMNS)} FROM cases WHERE id = ?"
+_SELECT_TIMERS = f"SELECT {_quoted(TIMER_COLUMNS)} FROM timers WHERE case_id = ? ORDER BY due_at, id"
+_STORED = "_duban_stored"  # on a loaded Case: (version, the stored column values) it was read at
 
 
 # -- cases -------------------------------------------------------------------------
@@ -33,8 +119,11 @@ def _case_values(case: Case, now: datetime) -> dict[str, Any]:
 
 
 def case_from_row(row: Any) -> Case:
-    m = row._mapping
-    return Case(
+    return case_from_mapping(row._mapping)
+
+
+def case_from_mapping(m: Any) -> Case:
+    case = Case(
         id=m["id"], workflow=m["workflow"], workflow_version=m["workflow_version"], state=m["state"],
         title=m["title"], lead_unit=m["lead_unit"], co_units=list(m["co_units"]),
         opened_at=m["opened_at"], opened_by=m["opened_by"], due_rule=m["due_rule"], due_at=m["due_at"],
@@ -42,33 +131,77 @@ def case_from_row(row: Any) -> Case:
         deadlines={k: DeadlineState.from_json(k, v) for k, v in m["deadlines"].items()},
         data=dict(m["data"]), version=m["version"],
     )
+    vars(case)[_STORED] = (m["version"], _snapshot(m))
+    return case
 
 
-def load_case(conn: Connection, case_id: int) -> Case | None:
-    row = conn.execute(select(CASES).where(CASES.c.id == case_id)).first()
-    return case_from_row(row) if row else None
+def load_case(conn: Connection, case_id: int, *, for_update: bool = False) -> Case | None:
+    """Read a case; `for_update` also locks its row until the transaction ends (PostgreSQL)."""
+    sql = _SELECT_CASE + (" FOR UPDATE" if for_update and conn.dialect.name == "postgresql" else "")
+    cursor = run(conn, sql, (case_id,))
+    try:
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    return case_from_mapping(result(conn.dialect, CASES, CASE_COLUMNS, row)) if row else None
+
+
+_UPDATABLE = tuple(k for k in CASE_COLUMNS if k not in ("id", "version", "updated_at"))
+_ARM_COLUMNS = ("case_id", "deadline", "rung", "due_at", "approximate", "status")
+_ARM = f"INSERT INTO timers ({_quoted(_ARM_COLUMNS)}) VALUES ({', '.join('?' * len(_ARM_COLUMNS))})"
+_NOTICE_COLUMNS = ("case_id", "created_at", "kind", "recipient", "level", "title")
+_NOTICE = f"INSERT INTO notices ({_quoted(_NOTICE_COLUMNS)}) VALUES ({', '.join('?' * len(_NOTICE_COLUMNS))})"
+
+
+def _snapshot(values: Any) -> dict[str, Any]:
+    """The updatable column values, kept to compare against at the next update. `data` is
+    kept as its JSON text: the engine changes the case's dict (and what it holds) in place."""
+    kept = {k: values[k] for k in _UPDATABLE}
+    kept["data"] = json.dumps(kept["data"], sort_keys=True, ensure_ascii=False)
+    return kept
+
+
+def _changed(case: Case, values: dict[str, Any]) -> dict[str, Any]:
+    """The columns whose values differ from those the case was read with (all of them when
+    the case was not read by this module at its current version)."""
+    stored = vars(case).get(_STORED)
+    if stored is None or stored[0] != case.version:
+        return {k: values[k] for k in _UPDATABLE}
+    now = _snapshot(values)
+    before = stored[1]
+    return {k: values[k] for k in _UPDATABLE if now[k] != before[k]}
+
+
+def _update_case(conn: Connection, case: Case, now: datetime) -> None:
+    values = _case_values(case, now)
+    changed = _changed(case, values)
+    names = [*changed, "version", "updated_at"]
+    params = bind(conn.dialect, CASES, names, [*changed.values(), case.version + 1, now])
+    cursor = run(conn, f"UPDATE cases SET {', '.join(f'{chr(34)}{n}{chr(34)} = ?' for n in names)}"
+                       " WHERE id = ? AND version = ?", [*params, case.id, case.version])
+    done = cursor.rowcount
+    cursor.close()
+    if done != 1:
+        raise ConcurrencyError(f"case {case.id} changed underneath (another action won); read it again and retry")
+    case.version += 1
+    vars(case)[_STORED] = (case.version, _snapshot(values))
 
 
 def commit_outcome(conn: Connection, out: Outcome, now: datetime) -> Case:
     """Write one engine step. A new case is inserted; an existing one must still be at the
     version it was read at, or ConcurrencyError (exit 5) and the caller's transaction rolls back."""
     case = out.case
-    values = _case_values(case, now)
+    dialect = conn.dialect
     if case.id is None:
+        values = _case_values(case, now)
         case.id = int(conn.execute(insert(CASES).values(version=1, **values).returning(CASES.c.id)).scalar_one())
         conn.execute(
             insert(CASE_UNITS),
             [{"case_id": case.id, "unit": u, "is_lead": u == case.lead_unit} for u in case.units()],
         )
+        vars(case)[_STORED] = (case.version, _snapshot(values))
     elif out.events or out.arm or out.cancel or out.units_changed:
-        done = conn.execute(
-            update(CASES)
-            .where(CASES.c.id == case.id, CASES.c.version == case.version)
-            .values(version=case.version + 1, **values)
-        )
-        if done.rowcount != 1:
-            raise ConcurrencyError(f"case {case.id} changed underneath (another action won); read it again and retry")
-        case.version += 1
+        _update_case(conn, case, now)
     if out.units_changed:
         conn.execute(delete(CASE_UNITS).where(CASE_UNITS.c.case_id == case.id))
         conn.execute(
@@ -76,24 +209,18 @@ def commit_outcome(conn: Connection, out: Outcome, now: datetime) -> Case:
             [{"case_id": case.id, "unit": u, "is_lead": u == case.lead_unit} for u in case.units()],
         )
     if out.cancel:
-        conn.execute(
-            update(TIMERS)
-            .where(TIMERS.c.case_id == case.id, TIMERS.c.deadline.in_(out.cancel), TIMERS.c.status.in_((PENDING, CLAIMED)))
-            .values(status=CANCELLED, claimed_by=None, lease_until=None)
-        )
+        run(conn, "UPDATE timers SET status = ?, claimed_by = NULL, lease_until = NULL"
+                  f" WHERE case_id = ? AND deadline IN ({', '.join('?' * len(out.cancel))}) AND status IN (?, ?)",
+            [CANCELLED, case.id, *out.cancel, PENDING, CLAIMED]).close()
     if out.arm:
-        conn.execute(
-            insert(TIMERS),
-            [{"case_id": case.id, "deadline": t.deadline, "rung": t.rung, "due_at": t.due_at,
-              "approximate": t.approximate, "status": PENDING} for t in out.arm],
-        )
+        run(conn, _ARM, many=[bind(dialect, TIMERS, _ARM_COLUMNS,
+                                   (case.id, t.deadline, t.rung, t.due_at, t.approximate, PENDING))
+                              for t in out.arm]).close()
     audit_log.append(conn, case.id, out.events)
     if out.notices:
-        conn.execute(
-            insert(NOTICES),
-            [{"case_id": case.id, "created_at": n.at, "kind": n.kind, "recipient": n.recipient,
-              "level": n.level, "title": n.title} for n in out.notices],
-        )
+        run(conn, _NOTICE, many=[bind(dialect, NOTICES, _NOTICE_COLUMNS,
+                                      (case.id, n.at, n.kind, n.recipient, n.level, n.title))
+                                 for n in out.notices]).close()
     return case
 
 
@@ -117,17 +244,25 @@ def list_cases(
 
 # -- timers ------------------------------------------------------------------------
 def timers_of(conn: Connection, case_id: int) -> list[dict[str, Any]]:
-    stmt = select(TIMERS).where(TIMERS.c.case_id == case_id).order_by(TIMERS.c.due_at, TIMERS.c.id)
-    return [dict(r._mapping) for r in conn.execute(stmt)]
+    cursor = run(conn, _SELECT_TIMERS, (case_id,))
+    try:
+        return [result(conn.dialect, TIMERS, TIMER_COLUMNS, row) for row in cursor.fetchall()]
+    finally:
+        cursor.close()
 
 
 def mark_fired(conn: Connection, timer_id: int, now: datetime, node: str | None = None) -> bool:
     """Mark a timer fired if it is still ours to fire; False if someone else fired or cancelled it."""
-    ours = TIMERS.c.status == PENDING if node is None else and_(TIMERS.c.status == CLAIMED, TIMERS.c.claimed_by == node)
-    done = conn.execute(
-        update(TIMERS).where(TIMERS.c.id == timer_id, ours).values(status=FIRED, fired_at=now, lease_until=None)
-    )
-    return done.rowcount == 1
+    (fired_at,) = bind(conn.dialect, TIMERS, ("fired_at",), (now,))
+    if node is None:
+        cursor = run(conn, "UPDATE timers SET status = ?, fired_at = ?, lease_until = NULL WHERE id = ? AND status = ?",
+                     (FIRED, fired_at, timer_id, PENDING))
+    else:
+        cursor = run(conn, "UPDATE timers SET status = ?, fired_at = ?, lease_until = NULL"
+                           " WHERE id = ? AND status = ? AND claimed_by = ?", (FIRED, fired_at, timer_id, CLAIMED, node))
+    done = cursor.rowcount
+    cursor.close()
+    return bool(done == 1)
 
 
 def approximate_pending(conn: Connection) -> dict[int, set[str]]:
@@ -152,9 +287,17 @@ def list_notices(conn: Connection, *, unit: str | None = None, case_id: int | No
 
 
 # -- users -------------------------------------------------------------------------
+_USER_COLUMNS = _columns(USERS)
+_SELECT_USER = f"SELECT {_quoted(_USER_COLUMNS)} FROM users WHERE name = ?"
+
+
 def get_user(conn: Connection, name: str) -> dict[str, Any] | None:
-    row = conn.execute(select(USERS).where(USERS.c.name == name)).first()
-    return dict(row._mapping) if row else None
+    cursor = run(conn, _SELECT_USER, (name,))
+    try:
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    return result(conn.dialect, USERS, _USER_COLUMNS, row) if row else None
 
 
 def add_user(conn: Connection, name: str, role: str, unit: str | None, now: datetime) -> None:
