@@ -23,8 +23,15 @@ HASHED_FIELDS = (
 
 
 def format_instant(at: datetime) -> str:
-    """The one text form of an instant inside the chain: UTC, microseconds, 'Z'."""
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """The one text form of an instant inside the chain: UTC, microseconds, 'Z'.
+
+    That is ``strftime("%Y-%m-%dT%H:%M:%S.%fZ")`` of the UTC instant; `isoformat` writes the
+    same text about three times as fast for four-digit years (strftime's ``%Y`` does not pad
+    earlier years on every platform, so those keep the strftime path)."""
+    utc = at.astimezone(UTC)
+    if utc.year < 1000:
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def canonical(record: Mapping[str, Any]) -> bytes:
