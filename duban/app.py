@@ -159,7 +159,7 @@ class App:
                 milestones=milestones or [], report=report,
             )
             case = repo.commit_outcome(conn, out, now)
-            shown = self._case_json(conn, case, wf)
+            shown = self._case_json(conn, case)
         self._warn_approximate(case)
         log.info("case.opened", case_id=case.id, workflow=wf.name, actor=who.name)
         return shown
@@ -178,7 +178,7 @@ class App:
             wf = self.workflow_of(conn, case)
             out = self.engine(conn).fire(wf, case, trigger, actor=who, note=note, values=values, now=now)
             repo.commit_outcome(conn, out, now)
-            shown = self._case_json(conn, case, wf)
+            shown = self._case_json(conn, case)
         log.info("case.transitioned", case_id=case_id, trigger=trigger, actor=who.name, state=case.state)
         return shown
 
@@ -188,14 +188,23 @@ class App:
             raise NotFoundError(f"no case {case_id}")
         return case
 
-    def _case_json(self, conn: Connection, case: Case, wf: Workflow) -> dict[str, Any]:
+    def _case_json(self, conn: Connection, case: Case) -> dict[str, Any]:
+        return self._case_views(conn, [case])[0]
+
+    def _case_views(self, conn: Connection, cases: list[Case]) -> list[dict[str, Any]]:
+        """Cases as shown: timers and accountability decisions read for all of them at once."""
         from duban.views import accountability_json, case_json
 
-        assert case.id is not None
-        allowed = self.engine(conn).human_triggers(wf, case)
-        shown = case_json(case, wf, repo.timers_of(conn, case.id), self.tz, allowed)
-        shown["accountability"] = [accountability_json(e, self.tz)
-                                   for e in audit_log.decisions(conn, case.id, "hold_accountable")]
+        ids = [c.id for c in cases if c.id is not None]
+        timers = repo.timers_of(conn, ids)
+        decided = audit_log.decisions(conn, ids, "hold_accountable")
+        shown = []
+        for case in cases:
+            assert case.id is not None
+            wf = self.workflow_of(conn, case)
+            view = case_json(case, wf, timers[case.id], self.tz, self.engine(conn).human_triggers(wf, case))
+            view["accountability"] = [accountability_json(e, self.tz) for e in decided[case.id]]
+            shown.append(view)
         return shown
 
     def _warn_approximate(self, case: Case) -> None:
@@ -207,7 +216,7 @@ class App:
     def show(self, case_id: int) -> dict[str, Any]:
         with self.db.read() as conn:
             case = self._case(conn, case_id)
-            return self._case_json(conn, case, self.workflow_of(conn, case))
+            return self._case_json(conn, case)
 
     def history(self, case_id: int) -> list[dict[str, Any]]:
         from duban.views import event_json
@@ -220,7 +229,7 @@ class App:
                    overdue: bool | None = None) -> list[dict[str, Any]]:
         with self.db.read() as conn:
             cases = repo.list_cases(conn, state=state, unit=unit, workflow=workflow, overdue=overdue)
-            return [self._case_json(conn, c, self.workflow_of(conn, c)) for c in cases]
+            return self._case_views(conn, cases)
 
     def notices(self, *, unit: str | None = None, case_id: int | None = None) -> list[dict[str, Any]]:
         from duban.views import notice_json

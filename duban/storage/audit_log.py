@@ -9,7 +9,7 @@ chain under concurrent writers, see README "Scaling out").
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -67,15 +67,11 @@ def iterate(conn: Connection, *, case_id: int | None = None, batch: int = 5000) 
 
 
 _DECISIONS = (f"SELECT {', '.join(f'{chr(34)}{c}{chr(34)}' for c in COLUMNS)} FROM audit_events"
-              ' WHERE case_id = ? AND "trigger" = ? ORDER BY seq')
+              ' WHERE case_id IN ({}) AND "trigger" = ? ORDER BY seq')
 
 
-def decisions(conn: Connection, case_id: int, trigger: str) -> list[dict[str, Any]]:
-    """The events of one case where `trigger` was fired (e.g. accountability decisions)."""
-    from duban.storage.repository import result, run
+def decisions(conn: Connection, case_ids: Sequence[int], trigger: str) -> dict[int, list[dict[str, Any]]]:
+    """Per case, the events where `trigger` was fired (e.g. accountability decisions)."""
+    from duban.storage.repository import rows_by_case
 
-    cursor = run(conn, _DECISIONS, (case_id, trigger))
-    try:
-        return [result(conn.dialect, AUDIT, COLUMNS, row) for row in cursor.fetchall()]
-    finally:
-        cursor.close()
+    return rows_by_case(conn, _DECISIONS, AUDIT, COLUMNS, case_ids, (trigger,))

@@ -102,7 +102,8 @@ def _quoted(names: Iterable[str]) -> str:
 CASE_COLUMNS = _columns(CASES)
 TIMER_COLUMNS = _columns(TIMERS)
 _SELECT_CASE = f"SELECT {_quoted(CASE_COLUMNS)} FROM cases WHERE id = ?"
-_SELECT_TIMERS = f"SELECT {_quoted(TIMER_COLUMNS)} FROM timers WHERE case_id = ? ORDER BY due_at, id"
+_SELECT_TIMERS = f"SELECT {_quoted(TIMER_COLUMNS)} FROM timers WHERE case_id IN ({{}}) ORDER BY due_at, id"
+_IN_CHUNK = 500  # ids per IN (...) list: well inside SQLite's and PostgreSQL's parameter limits
 _STORED = "_duban_stored"  # on a loaded Case: (version, the stored column values) it was read at
 
 
@@ -243,23 +244,33 @@ def list_cases(
 
 
 # -- timers ------------------------------------------------------------------------
-def timers_of(conn: Connection, case_id: int) -> list[dict[str, Any]]:
-    cursor = run(conn, _SELECT_TIMERS, (case_id,))
-    try:
-        return [result(conn.dialect, TIMERS, TIMER_COLUMNS, row) for row in cursor.fetchall()]
-    finally:
-        cursor.close()
+def rows_by_case(conn: Connection, sql: str, table: Table, columns: Sequence[str], case_ids: Sequence[int],
+                 extra: Sequence[Any] = ()) -> dict[int, list[dict[str, Any]]]:
+    """Rows of several cases in one query per chunk (`sql` has ``{}`` where the ids go),
+    grouped by case in the query's order: no query per case when a list is shown."""
+    found: dict[int, list[dict[str, Any]]] = {i: [] for i in case_ids}
+    for start in range(0, len(case_ids), _IN_CHUNK):
+        chunk = list(case_ids[start : start + _IN_CHUNK])
+        cursor = run(conn, sql.format(", ".join("?" * len(chunk))), (*chunk, *extra))
+        try:
+            for row in cursor.fetchall():
+                record = result(conn.dialect, table, columns, row)
+                found[record["case_id"]].append(record)
+        finally:
+            cursor.close()
+    return found
 
 
-def mark_fired(conn: Connection, timer_id: int, now: datetime, node: str | None = None) -> bool:
-    """Mark a timer fired if it is still ours to fire; False if someone else fired or cancelled it."""
+def timers_of(conn: Connection, case_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    """The timers of each case, in due order."""
+    return rows_by_case(conn, _SELECT_TIMERS, TIMERS, TIMER_COLUMNS, case_ids)
+
+
+def mark_fired(conn: Connection, timer_id: int, now: datetime, node: str) -> bool:
+    """Mark a timer fired if `node` still holds its claim; False if it was fired, taken over or cancelled."""
     (fired_at,) = bind(conn.dialect, TIMERS, ("fired_at",), (now,))
-    if node is None:
-        cursor = run(conn, "UPDATE timers SET status = ?, fired_at = ?, lease_until = NULL WHERE id = ? AND status = ?",
-                     (FIRED, fired_at, timer_id, PENDING))
-    else:
-        cursor = run(conn, "UPDATE timers SET status = ?, fired_at = ?, lease_until = NULL"
-                           " WHERE id = ? AND status = ? AND claimed_by = ?", (FIRED, fired_at, timer_id, CLAIMED, node))
+    cursor = run(conn, "UPDATE timers SET status = ?, fired_at = ?, lease_until = NULL"
+                       " WHERE id = ? AND status = ? AND claimed_by = ?", (FIRED, fired_at, timer_id, CLAIMED, node))
     done = cursor.rowcount
     cursor.close()
     return bool(done == 1)

@@ -114,7 +114,7 @@ class TestDurableSteps:
         first = app.tick()
         assert first.fired_timers == 5
         with app.db.read() as conn:
-            timers = repo.timers_of(conn, case_id)
+            timers = repo.timers_of(conn, [case_id])[case_id]
         assert [t["status"] for t in timers] == ["fired"] * 5
         escalations = [e for e in app.events() if e["action"] == "escalate"]
         due_order = [e["data"]["timer_due_at"] for e in escalations]
