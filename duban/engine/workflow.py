@@ -62,6 +62,7 @@ class Workflow:
     raw: dict[str, Any] = field(repr=False)
     machine: Machine = field(init=False, repr=False)
     offsets: dict[tuple[str, int], Offset] = field(init=False, repr=False)
+    _allowed: dict[str, tuple[str, ...]] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.machine = Machine(
@@ -110,8 +111,12 @@ class Workflow:
 
     def allowed_triggers(self, state: str) -> list[str]:
         """Triggers that may be fired from `state`, in definition order."""
-        possible = set(self.machine.get_triggers(state))
-        return list(dict.fromkeys(t.trigger for t in self.spec.transitions if t.trigger in possible))
+        found = self._allowed.get(state)
+        if found is None:  # the machine never changes: worked out once per state (each timer asks)
+            possible = set(self.machine.get_triggers(state))
+            found = self._allowed[state] = tuple(dict.fromkeys(
+                t.trigger for t in self.spec.transitions if t.trigger in possible))
+        return list(found)
 
     def transitions_from(self, state: str, trigger: str) -> list[TransitionSpec]:
         return [t for t in self.spec.transitions if t.trigger == trigger and state in t.sources]
