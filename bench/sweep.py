@@ -106,7 +106,7 @@ def bench_one(due: int, pending: int) -> dict[str, Any]:
         app = _setup(path, due, pending)
         with app.db.read() as conn:
             total_pending = conn.exec_driver_sql("SELECT count(*) FROM timers WHERE status = 'pending'").scalar_one()
-        sched = Scheduler(app, Config(node="bench", interval=0, batch=CHUNK, lease=60, record=False))
+        sched = Scheduler(app, Config(node="bench", interval=0, batch=CHUNK, chunk=CHUNK, lease=60, record=False))
         with timed() as t:
             result = sched.sweep()
         app.db.dispose()

@@ -238,12 +238,13 @@ class App:
             return [notice_json(n, self.tz) for n in repo.list_notices(conn, unit=unit, case_id=case_id)]
 
     # -- timers ------------------------------------------------------------------------
-    def tick(self, batch: int = 200) -> TickResult:
+    def tick(self, batch: int = 200, chunk: int = 100) -> TickResult:
         """Fire every timer due up to now, oldest first, each once; safe to repeat, and safe
         next to running schedulers: it claims and fires exactly as a scheduler node does."""
         from duban.scheduler import Config, Scheduler, default_node
 
-        config = Config(node=f"tick-{default_node()}", interval=0, batch=batch, lease=60, record=False)
+        config = Config(node=f"tick-{default_node()}", interval=0, batch=batch, chunk=chunk,
+                        lease=60, record=False)
         result = Scheduler(self, config).sweep()
         return TickResult(result.fired, result.lines)
 

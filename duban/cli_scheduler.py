@@ -19,6 +19,7 @@ from duban.cli_support import settings as _settings
 # The defaults live here, the one place a user sees them (`--help`).
 DEFAULT_INTERVAL = 10.0
 DEFAULT_BATCH = 200
+DEFAULT_CHUNK = 100
 DEFAULT_LEASE = 60.0
 
 _positive = click.FloatRange(min=0, min_open=True)
@@ -35,11 +36,13 @@ def scheduler() -> None:
 @click.option("--node", help="This process's name in claims and status; unique per running process. [default: HOST-PID]")
 @click.option("--batch", type=click.IntRange(min=1), default=DEFAULT_BATCH, show_default=True,
               help="Timers claimed per claim transaction.")
+@click.option("--chunk", type=click.IntRange(min=1), default=DEFAULT_CHUNK, show_default=True,
+              help="Claimed timers fired per transaction: larger is faster, smaller holds case locks for less time.")
 @click.option("--lease", type=_positive, default=DEFAULT_LEASE, show_default=True,
               help="Seconds a claim stays reserved; a killed node's claims free up after it.")
 @click.option("--once", is_flag=True, help="Sweep once (catching up everything due), then exit.")
 @click.option("--json", "as_json", is_flag=True, help="With --once: print the sweep as one JSON document.")
-def run(interval: float, node: str | None, batch: int, lease: float, once: bool, as_json: bool) -> None:
+def run(interval: float, node: str | None, batch: int, chunk: int, lease: float, once: bool, as_json: bool) -> None:
     """Fire due timers now and then every --interval seconds, until SIGTERM or SIGINT.
 
     Logs one line per sweep and per fired timer on stderr (JSON unless stderr is a
@@ -51,7 +54,7 @@ def run(interval: float, node: str | None, batch: int, lease: float, once: bool,
 
     configure(default_level="INFO")
     app = _settings().app
-    config = Config(node=node or default_node(), interval=interval, batch=batch, lease=lease)
+    config = Config(node=node or default_node(), interval=interval, batch=batch, chunk=chunk, lease=lease)
     lock = single_node_lock(app.db, config.node)
     try:
         runner = Scheduler(app, config)

@@ -19,13 +19,14 @@ batch and exits. The sweep asks ``app.clock`` for the time, so ``--now`` pins it
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -45,7 +46,8 @@ from duban.storage import calendar_store, claims
 from duban.storage import repository as repo
 from duban.storage.database import Database
 
-log = structlog.get_logger("duban.scheduler")
+LOGGER = "duban.scheduler"
+log = structlog.get_logger(LOGGER)
 
 FIRE_ATTEMPTS = 3  # a timer whose case changed underneath is re-read and fired again this often
 _RETRYABLE_SQLSTATES = {"40001", "40P01"}  # PostgreSQL serialization failure, deadlock detected
@@ -58,6 +60,7 @@ class Config:
     node: str  # unique per running process: claims and `scheduler status` name it
     interval: float  # seconds between sweeps; also how late a timer may fire
     batch: int  # timers claimed per claim transaction
+    chunk: int  # claimed timers fired per firing transaction (one commit per chunk)
     lease: float  # seconds a claim is reserved for this node; a dead node's claims free up after it
     record: bool = True  # keep a `scheduler_nodes` row (a daemon); `duban tick` is a one-off and does not
 
@@ -98,35 +101,87 @@ class SweepResult:
 
 
 # -- one firing transaction ----------------------------------------------------------
-def fire_claimed(app: App, engine: Engine, timer: DueTimer, node: str, now: datetime) -> list[Fired]:
-    """Fire a timer `node` claimed, in one transaction with everything the firing changes.
+def fire_chunk(app: App, engine: Engine, timers: Sequence[DueTimer], node: str, now: datetime) -> list[list[Fired]]:
+    """Fire timers `node` claimed (in due order), all in one transaction with everything
+    their firings change; per timer, what fired.
 
-    Empty if the timer is no longer ours: another node took it over after our lease ran
+    The cases' rows are locked first, in case-id order (see `claims.lock_cases`). A timer's
+    list is empty if it is no longer ours: another node took it over after our lease ran
     out, it fired as an earlier timer of its case, or a person's action cancelled it.
     Earlier due timers of the same case that are still unfired (claimed by another node
-    that has not got to them yet) fire first, so a case's ladder runs in due order.
+    that has not got to them yet) fire first, so a case's ladder runs in due order. Each
+    timer is marked fired by a conditional UPDATE before it fires, so whatever happens to
+    the transaction, a timer fires at most once, and a rolled-back chunk fires nothing.
     """
     with app.db.write() as conn:
-        case = claims.lock_case(conn, timer.case_id)
-        todo = claims.unfired_up_to(conn, timer, now) if case is not None else []
-        last, status, claimed_by = todo[-1] if todo else (None, None, None)
-        if case is None or last is None or last.id != timer.id or (status, claimed_by) != (claims.CLAIMED, node):
-            return []
-        wf = app.workflow_of(conn, case)
-        fired: list[Fired] = []
-        for earlier, _status, _by in todo[:-1]:
-            if claims.take_over(conn, earlier.id, now):
-                fired.append(Fired(earlier, _fire(conn, engine, wf, case, earlier, now), taken_over=True))
-        # False when an earlier timer's step just cancelled this one (its deadline ended).
-        if repo.mark_fired(conn, timer.id, now, node=node):
-            fired.append(Fired(timer, _fire(conn, engine, wf, case, timer, now), taken_over=False))
-        return fired
+        cases = claims.lock_cases(conn, [t.case_id for t in timers])
+        unfired = claims.unfired_due(conn, list(cases), now)
+        # The common case is marked fired in one statement: a case's first timer in the chunk
+        # with nothing earlier left unfired. The others are marked one by one as they come.
+        alone = _alone(timers, unfired)
+        marked = claims.mark_fired(conn, alone, node, now)
+        batch = repo.Batch(conn)
+        changed: set[int] = set()  # cases a firing in this chunk changed: their timers are read again
+        done: list[list[Fired]] = []
+        for timer in timers:
+            case = cases.get(timer.case_id)
+            if case is None:
+                done.append([])
+                continue
+            wf = app.workflow_of(conn, case)
+            if timer.id in alone:
+                fired = [Fired(timer, _fire(conn, batch, engine, wf, case, timer, now), False)] if timer.id in marked else []
+            else:
+                if timer.case_id in changed:
+                    unfired.update(claims.unfired_due(conn, [timer.case_id], now))
+                fired = _fire_in_order(conn, batch, engine, wf, case, claims.up_to(unfired[timer.case_id], timer),
+                                       timer, node, now)
+            if fired:
+                changed.add(timer.case_id)
+            done.append(fired)
+        batch.flush()
+        return done
 
 
-def _fire(conn: Connection, engine: Engine, wf: Workflow, case: Case, timer: DueTimer, now: datetime) -> list[str]:
+def _alone(timers: Sequence[DueTimer], unfired: dict[int, list[claims.Unfired]]) -> list[int]:
+    """Timers that are the first of their case in the chunk, with no earlier unfired timer."""
+    seen: set[int] = set()
+    alone = []
+    for t in timers:
+        if t.case_id in unfired and t.case_id not in seen:
+            todo = claims.up_to(unfired[t.case_id], t)
+            if len(todo) == 1 and todo[0][0].id == t.id:
+                alone.append(t.id)
+        seen.add(t.case_id)
+    return alone
+
+
+def fire_claimed(app: App, engine: Engine, timer: DueTimer, node: str, now: datetime) -> list[Fired]:
+    """Fire one claimed timer in its own transaction (a chunk of one)."""
+    return fire_chunk(app, engine, [timer], node, now)[0]
+
+
+def _fire_in_order(conn: Connection, batch: repo.Batch, engine: Engine, wf: Workflow, case: Case, todo: list[claims.Unfired],
+                   timer: DueTimer, node: str, now: datetime) -> list[Fired]:
+    """Fire `timer` after the earlier unfired timers of its case (`todo`, ending with it)."""
+    last, status, claimed_by = todo[-1] if todo else (None, None, None)
+    if last is None or last.id != timer.id or (status, claimed_by) != (claims.CLAIMED, node):
+        return []
+    fired: list[Fired] = []
+    for earlier, _status, _by in todo[:-1]:
+        if claims.take_over(conn, earlier.id, now):
+            fired.append(Fired(earlier, _fire(conn, batch, engine, wf, case, earlier, now), taken_over=True))
+    # False when an earlier timer's step just cancelled this one (its deadline ended).
+    if claims.mark_fired(conn, [timer.id], node, now):
+        fired.append(Fired(timer, _fire(conn, batch, engine, wf, case, timer, now), taken_over=False))
+    return fired
+
+
+def _fire(conn: Connection, batch: repo.Batch, engine: Engine, wf: Workflow, case: Case, timer: DueTimer,
+          now: datetime) -> list[str]:
     # `case` is updated in place (state, version), so several firings can follow in one transaction.
     out = engine.fire_timer(wf, case, timer, now)
-    repo.commit_outcome(conn, out, now)
+    repo.commit_outcome(conn, out, now, batch)
     return out.fired
 
 
@@ -244,10 +299,33 @@ class Scheduler:
             return Engine(calendar_store.load(conn), self.app.tz)
 
     def _fire_batch(self, engine: Engine, batch: list[DueTimer], result: SweepResult) -> None:
-        for i, timer in enumerate(batch):
+        """Fire a claimed batch a chunk (one transaction) at a time; a chunk that fails is rolled
+        back and fired again one timer per transaction, so only the timer at fault fails."""
+        size = self.config.chunk
+        for start in range(0, len(batch), size):
             if self._stop.is_set():
-                with self.app.db.write() as conn:
-                    result.released += claims.release(conn, self.config.node, [t.id for t in batch[i:]])
+                self._release(batch[start:], result)
+                return
+            chunk = batch[start : start + size]
+            now = self.app.clock.now()
+            try:
+                fired = fire_chunk(self.app, engine, chunk, self.config.node, now)
+            except Exception as exc:
+                if len(chunk) > 1:
+                    log.info("chunk.one_by_one", timers=len(chunk), reason=str(exc), error=type(exc).__name__)
+                self._fire_one_by_one(engine, chunk, result)
+                continue
+            for timer, timer_fired in zip(chunk, fired, strict=True):
+                self._record(timer, timer_fired, now, result)
+
+    def _release(self, timers: list[DueTimer], result: SweepResult) -> None:
+        with self.app.db.write() as conn:
+            result.released += claims.release(conn, self.config.node, [t.id for t in timers])
+
+    def _fire_one_by_one(self, engine: Engine, timers: list[DueTimer], result: SweepResult) -> None:
+        for i, timer in enumerate(timers):
+            if self._stop.is_set():
+                self._release(timers[i:], result)
                 return
             with structlog.contextvars.bound_contextvars(case_id=timer.case_id, timer_id=timer.id):
                 self._fire_one(engine, timer, result)
@@ -270,17 +348,27 @@ class Scheduler:
                           retry_after_lease_seconds=self.config.lease,
                           traceback=None if isinstance(exc, DubanError) else traceback.format_exc())
                 return
-            if not fired:
-                result.skipped += 1
-                log.info("timer.skipped", reason="no longer claimed by this node (fired, taken over or cancelled)")
-            for f in fired:
-                result.fired += 1
-                result.lines.extend(f.lines)
-                with structlog.contextvars.bound_contextvars(case_id=f.timer.case_id, timer_id=f.timer.id):
-                    log.info("timer.fired", deadline=f.timer.deadline, rung=f.timer.rung,
-                             due_at=f.timer.due_at.isoformat(), late_seconds=round((now - f.timer.due_at).total_seconds()),
-                             taken_over=f.taken_over)
+            self._record(timer, fired, now, result)
             return
+
+    def _record(self, timer: DueTimer, fired: list[Fired], now: datetime, result: SweepResult) -> None:
+        """Count and log one claimed timer's firing (after its transaction committed)."""
+        if not logging.getLogger(LOGGER).isEnabledFor(logging.INFO):  # a busy sweep: skip building the lines
+            result.skipped += not fired
+            result.fired += len(fired)
+            for f in fired:
+                result.lines.extend(f.lines)
+            return
+        if not fired:
+            result.skipped += 1
+            log.info("timer.skipped", case_id=timer.case_id, timer_id=timer.id,
+                     reason="no longer claimed by this node (fired, taken over or cancelled)")
+        for f in fired:
+            result.fired += 1
+            result.lines.extend(f.lines)
+            log.info("timer.fired", case_id=f.timer.case_id, timer_id=f.timer.id, deadline=f.timer.deadline,
+                     rung=f.timer.rung, due_at=f.timer.due_at.isoformat(),
+                     late_seconds=round((now - f.timer.due_at).total_seconds()), taken_over=f.taken_over)
 
 
 @contextmanager

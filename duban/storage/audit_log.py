@@ -27,29 +27,63 @@ _INSERT = (f"INSERT INTO audit_events ({', '.join(f'{chr(34)}{c}{chr(34)}' for c
 _HEAD = "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1"
 
 
-def append(conn: Connection, case_id: int | None, events: list[Event]) -> list[dict[str, Any]]:
-    """Append events (in order) to the chain; returns the stored records."""
-    from duban.storage.repository import bind, run
+class Chain:
+    """The audit chain as one transaction appends to it.
 
-    if not events:
-        return []
-    if conn.dialect.name == "postgresql":
-        run(conn, "SELECT pg_advisory_xact_lock(?)", (CHAIN_LOCK,)).close()
-    cursor = run(conn, _HEAD)
-    head = cursor.fetchone()
-    cursor.close()
-    seq, prev = (head[0], head[1]) if head else (0, GENESIS)
-    rows = []
-    for e in events:
-        seq += 1
-        record = {
-            "seq": seq, "case_id": case_id, "at": e.at, "actor": e.actor, "role": e.role,
-            "action": e.action, "trigger": e.trigger, "from_state": e.from_state,
-            "to_state": e.to_state, "note": e.note, "data": e.data, "prev_hash": prev,
-        }
-        record["hash"] = prev = event_hash(record)
-        rows.append(record)
-    run(conn, _INSERT, many=[bind(conn.dialect, AUDIT, COLUMNS, [r[c] for c in COLUMNS]) for r in rows]).close()
+    The chain head is read (and on PostgreSQL the chain lock taken) at the first append
+    only; later appends in the same transaction continue from the head kept here, which
+    no other writer can move while the lock is held. Rows are hashed as they are added, so
+    the chain order is the order of the steps, and written in one statement by `flush`,
+    which the caller runs before committing (a scheduler chunk fires many timers this way)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._head: tuple[int, str] | None = None
+        self._rows: list[dict[str, Any]] = []
+
+    def add(self, case_id: int | None, events: list[Event]) -> list[dict[str, Any]]:
+        """Hash events (in order) onto the chain; returns the records to be stored."""
+        from duban.storage.repository import run
+
+        if not events:
+            return []
+        if self._head is None:
+            if self.conn.dialect.name == "postgresql":
+                run(self.conn, "SELECT pg_advisory_xact_lock(?)", (CHAIN_LOCK,)).close()
+            cursor = run(self.conn, _HEAD)
+            head = cursor.fetchone()
+            cursor.close()
+            self._head = (head[0], head[1]) if head else (0, GENESIS)
+        seq, prev = self._head
+        rows = []
+        for e in events:
+            seq += 1
+            record = {
+                "seq": seq, "case_id": case_id, "at": e.at, "actor": e.actor, "role": e.role,
+                "action": e.action, "trigger": e.trigger, "from_state": e.from_state,
+                "to_state": e.to_state, "note": e.note, "data": e.data, "prev_hash": prev,
+            }
+            record["hash"] = prev = event_hash(record)
+            rows.append(record)
+        self._head = (seq, prev)
+        self._rows.extend(rows)
+        return rows
+
+    def flush(self) -> None:
+        """Write the rows added since the last flush."""
+        from duban.storage.repository import bind, run
+
+        if self._rows:
+            run(self.conn, _INSERT, many=[bind(self.conn.dialect, AUDIT, COLUMNS, [r[c] for c in COLUMNS])
+                                          for r in self._rows]).close()
+            self._rows = []
+
+
+def append(conn: Connection, case_id: int | None, events: list[Event]) -> list[dict[str, Any]]:
+    """Append events (in order) to the chain at once; returns the stored records."""
+    chain = Chain(conn)
+    rows = chain.add(case_id, events)
+    chain.flush()
     return rows
 
 

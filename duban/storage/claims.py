@@ -18,11 +18,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, func, or_, select, update
 
 from duban.engine.model import Case
 from duban.engine.service import DueTimer
-from duban.storage.repository import load_case
+from duban.storage.repository import bind, load_cases, rows_by_case, run
 from duban.storage.scheduler_tables import SCHEDULER_NODES
 from duban.storage.tables import TIMERS
 
@@ -69,50 +69,62 @@ def release(conn: Connection, node: str, timer_ids: Sequence[int] | None = None)
 
 
 # -- firing ------------------------------------------------------------------------
-# Built once with bind parameters: these run several times per fired timer, and building
-# a SQLAlchemy statement costs more Python time than the round trip it makes.
-_UNFIRED_UP_TO = (
-    select(TIMERS.c.id, TIMERS.c.case_id, TIMERS.c.deadline, TIMERS.c.rung, TIMERS.c.due_at,
-           TIMERS.c.status, TIMERS.c.claimed_by)
-    .where(
-        TIMERS.c.case_id == bindparam("case_id"),
-        TIMERS.c.status.in_(_UNFIRED),
-        TIMERS.c.due_at <= bindparam("now", type_=TIMERS.c.due_at.type),
-        or_(TIMERS.c.due_at < bindparam("due_at", type_=TIMERS.c.due_at.type),
-            and_(TIMERS.c.due_at == bindparam("due_at", type_=TIMERS.c.due_at.type), TIMERS.c.id <= bindparam("id"))),
-    )
-    .order_by(TIMERS.c.due_at, TIMERS.c.id)
-)
-_TAKE_OVER = (
-    update(TIMERS)
-    .where(TIMERS.c.id == bindparam("timer_id"), TIMERS.c.status.in_(_UNFIRED))
-    .values(status=FIRED, fired_at=bindparam("now", type_=TIMERS.c.fired_at.type), lease_until=None)
-)
+_DUE_COLUMNS = ("id", "case_id", "deadline", "rung", "due_at", "status", "claimed_by")
+_UNFIRED_DUE = (f"SELECT {', '.join(_DUE_COLUMNS)} FROM timers WHERE case_id IN ({{}})"
+                " AND status IN (?, ?) AND due_at <= ? ORDER BY due_at, id")
+_TAKE_OVER = "UPDATE timers SET status = ?, fired_at = ?, lease_until = NULL WHERE id = ? AND status IN (?, ?)"
+
+Unfired = tuple[DueTimer, str, str | None]  # a due, unfired timer with its status and claimer
 
 
-def lock_case(conn: Connection, case_id: int) -> Case | None:
-    """Read a case and lock its row until the transaction ends (PostgreSQL; SQLite's write
-    lock already serialises).
+def lock_cases(conn: Connection, case_ids: Sequence[int]) -> dict[int, Case]:
+    """Read cases and lock their rows, in case-id order, until the transaction ends (PostgreSQL;
+    SQLite's write lock already serialises).
 
-    Every scheduler firing takes this lock before touching the case's timers, and a person's
+    Every scheduler firing takes these locks before touching the cases' timers, and a person's
     action takes the same row lock with its versioned UPDATE before touching them, so the
-    lock order is always case row, then timer rows: no deadlocks, no version clash between
-    nodes, and two nodes never fire timers of one case at the same time."""
-    return load_case(conn, case_id, for_update=True)
+    lock order is always case rows (ascending), then timer rows, then the audit chain: no
+    deadlocks, no version clash between nodes, and two nodes never fire timers of one case
+    at the same time."""
+    return load_cases(conn, case_ids, for_update=True)
 
 
-def unfired_up_to(conn: Connection, timer: DueTimer, now: datetime) -> list[tuple[DueTimer, str, str | None]]:
-    """The case's due, unfired timers up to and including `timer`, in due order, each with
-    its status and claimer: what must fire, oldest first, for the case's ladder to keep its order."""
-    rows = conn.execute(
-        _UNFIRED_UP_TO, {"case_id": timer.case_id, "now": now, "due_at": timer.due_at, "id": timer.id}
-    ).all()
-    return [(DueTimer(r.id, r.case_id, r.deadline, r.rung, r.due_at), r.status, r.claimed_by) for r in rows]
+def unfired_due(conn: Connection, case_ids: Sequence[int], now: datetime) -> dict[int, list[Unfired]]:
+    """Per case, its due and unfired timers in due order: what must fire, oldest first, for
+    the case's ladder to keep its order."""
+    rows = rows_by_case(conn, _UNFIRED_DUE, TIMERS, _DUE_COLUMNS, case_ids,
+                        (PENDING, CLAIMED, bind(conn.dialect, TIMERS, ("due_at",), (now,))[0]))
+    return {case_id: [(DueTimer(r["id"], case_id, r["deadline"], r["rung"], r["due_at"]), r["status"], r["claimed_by"])
+                      for r in found] for case_id, found in rows.items()}
+
+
+def up_to(unfired: list[Unfired], timer: DueTimer) -> list[Unfired]:
+    """The unfired timers that fall due no later than `timer` (ties by id), `timer` last if listed."""
+    return [u for u in unfired if (u[0].due_at, u[0].id) <= (timer.due_at, timer.id)]
+
+
+def mark_fired(conn: Connection, timer_ids: Sequence[int], node: str, now: datetime) -> set[int]:
+    """Mark timers fired that `node` still holds the claim of; returns those it marked (the
+    others were fired, taken over or cancelled meanwhile, and must not fire here)."""
+    if not timer_ids:
+        return set()
+    (fired_at,) = bind(conn.dialect, TIMERS, ("fired_at",), (now,))
+    cursor = run(conn, f"UPDATE timers SET status = ?, fired_at = ?, lease_until = NULL WHERE id IN"
+                       f" ({', '.join('?' * len(timer_ids))}) AND status = ? AND claimed_by = ? RETURNING id",
+                 (FIRED, fired_at, *timer_ids, CLAIMED, node))
+    try:
+        return {row[0] for row in cursor.fetchall()}
+    finally:
+        cursor.close()
 
 
 def take_over(conn: Connection, timer_id: int, now: datetime) -> bool:
     """Mark an unfired timer fired whoever claimed it (caller holds the case lock and fires it)."""
-    return bool(conn.execute(_TAKE_OVER, {"timer_id": timer_id, "now": now}).rowcount == 1)
+    (fired_at,) = bind(conn.dialect, TIMERS, ("fired_at",), (now,))
+    cursor = run(conn, _TAKE_OVER, (FIRED, fired_at, timer_id, PENDING, CLAIMED))
+    done = cursor.rowcount
+    cursor.close()
+    return bool(done == 1)
 
 
 # -- nodes -------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Table, delete, insert, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
-from duban.engine.model import Case, DeadlineState, Outcome
+from duban.engine.model import Case, DeadlineState, Notice, Outcome
 from duban.errors import ConcurrencyError
 from duban.storage import audit_log
 from duban.storage.tables import CASE_UNITS, CASES, NOTICES, TIMERS, USERS, WORKFLOW_VERSIONS
@@ -147,6 +147,26 @@ def load_case(conn: Connection, case_id: int, *, for_update: bool = False) -> Ca
     return case_from_mapping(result(conn.dialect, CASES, CASE_COLUMNS, row)) if row else None
 
 
+def load_cases(conn: Connection, case_ids: Sequence[int], *, for_update: bool = False) -> dict[int, Case]:
+    """Read several cases in id order; `for_update` also locks their rows, in that order, until
+    the transaction ends (PostgreSQL). Taking row locks in one global order is what keeps two
+    scheduler nodes that fire timers of the same cases from deadlocking."""
+    lock = " FOR UPDATE" if for_update and conn.dialect.name == "postgresql" else ""
+    ids = sorted(set(case_ids))
+    found: dict[int, Case] = {}
+    for start in range(0, len(ids), _IN_CHUNK):
+        chunk = ids[start : start + _IN_CHUNK]
+        cursor = run(conn, f"SELECT {_quoted(CASE_COLUMNS)} FROM cases WHERE id IN ({', '.join('?' * len(chunk))})"
+                           f" ORDER BY id{lock}", chunk)
+        try:
+            for row in cursor.fetchall():
+                case = case_from_mapping(result(conn.dialect, CASES, CASE_COLUMNS, row))
+                found[case.id] = case  # type: ignore[index]
+        finally:
+            cursor.close()
+    return found
+
+
 _UPDATABLE = tuple(k for k in CASE_COLUMNS if k not in ("id", "version", "updated_at"))
 _ARM_COLUMNS = ("case_id", "deadline", "rung", "due_at", "approximate", "status")
 _ARM = f"INSERT INTO timers ({_quoted(_ARM_COLUMNS)}) VALUES ({', '.join('?' * len(_ARM_COLUMNS))})"
@@ -162,20 +182,20 @@ def _snapshot(values: Any) -> dict[str, Any]:
     return kept
 
 
-def _changed(case: Case, values: dict[str, Any]) -> dict[str, Any]:
+def _changed(case: Case, values: dict[str, Any], snapshot: dict[str, Any]) -> dict[str, Any]:
     """The columns whose values differ from those the case was read with (all of them when
     the case was not read by this module at its current version)."""
     stored = vars(case).get(_STORED)
     if stored is None or stored[0] != case.version:
         return {k: values[k] for k in _UPDATABLE}
-    now = _snapshot(values)
     before = stored[1]
-    return {k: values[k] for k in _UPDATABLE if now[k] != before[k]}
+    return {k: values[k] for k in _UPDATABLE if snapshot[k] != before[k]}
 
 
 def _update_case(conn: Connection, case: Case, now: datetime) -> None:
     values = _case_values(case, now)
-    changed = _changed(case, values)
+    snapshot = _snapshot(values)
+    changed = _changed(case, values, snapshot)
     names = [*changed, "version", "updated_at"]
     params = bind(conn.dialect, CASES, names, [*changed.values(), case.version + 1, now])
     cursor = run(conn, f"UPDATE cases SET {', '.join(f'{chr(34)}{n}{chr(34)} = ?' for n in names)}"
@@ -185,12 +205,34 @@ def _update_case(conn: Connection, case: Case, now: datetime) -> None:
     if done != 1:
         raise ConcurrencyError(f"case {case.id} changed underneath (another action won); read it again and retry")
     case.version += 1
-    vars(case)[_STORED] = (case.version, _snapshot(values))
+    vars(case)[_STORED] = (case.version, snapshot)
 
 
-def commit_outcome(conn: Connection, out: Outcome, now: datetime) -> Case:
+class Batch:
+    """Several engine steps written in one transaction (a scheduler chunk): their audit
+    events go onto one `audit_log.Chain` (the chain head is read once) and their notices
+    are inserted together; `flush` sends both, and must run before the commit."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.chain = audit_log.Chain(conn)
+        self._notices: list[list[Any]] = []
+
+    def add_notices(self, case_id: int, notices: Sequence[Notice]) -> None:
+        self._notices.extend(bind(self.conn.dialect, NOTICES, _NOTICE_COLUMNS,
+                                  (case_id, n.at, n.kind, n.recipient, n.level, n.title)) for n in notices)
+
+    def flush(self) -> None:
+        self.chain.flush()
+        if self._notices:
+            run(self.conn, _NOTICE, many=self._notices).close()
+            self._notices = []
+
+
+def commit_outcome(conn: Connection, out: Outcome, now: datetime, batch: Batch | None = None) -> Case:
     """Write one engine step. A new case is inserted; an existing one must still be at the
-    version it was read at, or ConcurrencyError (exit 5) and the caller's transaction rolls back."""
+    version it was read at, or ConcurrencyError (exit 5) and the caller's transaction rolls back.
+    With a `batch`, the audit events and notices wait in it for its flush."""
     case = out.case
     dialect = conn.dialect
     if case.id is None:
@@ -217,6 +259,10 @@ def commit_outcome(conn: Connection, out: Outcome, now: datetime) -> Case:
         run(conn, _ARM, many=[bind(dialect, TIMERS, _ARM_COLUMNS,
                                    (case.id, t.deadline, t.rung, t.due_at, t.approximate, PENDING))
                               for t in out.arm]).close()
+    if batch is not None:
+        batch.chain.add(case.id, out.events)
+        batch.add_notices(case.id, out.notices)
+        return case
     audit_log.append(conn, case.id, out.events)
     if out.notices:
         run(conn, _NOTICE, many=[bind(dialect, NOTICES, _NOTICE_COLUMNS,
@@ -264,16 +310,6 @@ def rows_by_case(conn: Connection, sql: str, table: Table, columns: Sequence[str
 def timers_of(conn: Connection, case_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
     """The timers of each case, in due order."""
     return rows_by_case(conn, _SELECT_TIMERS, TIMERS, TIMER_COLUMNS, case_ids)
-
-
-def mark_fired(conn: Connection, timer_id: int, now: datetime, node: str) -> bool:
-    """Mark a timer fired if `node` still holds its claim; False if it was fired, taken over or cancelled."""
-    (fired_at,) = bind(conn.dialect, TIMERS, ("fired_at",), (now,))
-    cursor = run(conn, "UPDATE timers SET status = ?, fired_at = ?, lease_until = NULL"
-                       " WHERE id = ? AND status = ? AND claimed_by = ?", (FIRED, fired_at, timer_id, CLAIMED, node))
-    done = cursor.rowcount
-    cursor.close()
-    return bool(done == 1)
 
 
 def approximate_pending(conn: Connection) -> dict[int, set[str]]:

@@ -235,14 +235,14 @@ def _die_in_firing_transaction(at: int, signum: int) -> None:
     original = repository.commit_outcome
     calls = 0
 
-    def commit_outcome(conn: Any, out: Any, now: Any) -> Any:
+    def commit_outcome(conn: Any, out: Any, now: Any, batch: Any = None) -> Any:
         nonlocal calls
         calls += 1
         if calls == at:
             os.kill(os.getpid(), signum)
             if signum == signal.SIGKILL:  # pragma: no cover - never reached
                 time.sleep(60)
-        return original(conn, out, now)
+        return original(conn, out, now, batch)
 
     repository.commit_outcome = commit_outcome  # type: ignore[assignment]
 

@@ -47,11 +47,16 @@ def status(url: str, tmp: Path, now: str, *extra: str) -> dict[str, object]:
 
 
 class TestCatchUp:
-    def test_down_for_40_days_fires_every_rung_once_in_due_order(self, any_db_url: str, tmp_path: Path) -> None:
+    @pytest.mark.parametrize("sizes", [("--batch", "7", "--chunk", "3"), ("--batch", "500", "--chunk", "500")],
+                             ids=["small-chunks", "one-chunk"])
+    def test_down_for_40_days_fires_every_rung_once_in_due_order(self, any_db_url: str, tmp_path: Path,
+                                                                 sizes: tuple[str, ...]) -> None:
         """Cases opened, then no scheduler for 40 days: the first sweep fires every rung of every running
-        ladder exactly once, oldest first across all cases; a second sweep fires nothing."""
+        ladder exactly once, oldest first across all cases; a second sweep fires nothing. Whether each
+        transaction holds three timers or all of them (every rung of a case in one chunk, where a
+        case's later rung runs after its earlier ones changed it) makes no difference."""
         seed(any_db_url, 30, accept_every=3)  # 10 accepted (no sign-for rung), 20 still assigned
-        proc = run_duban(scheduler_args(any_db_url, LATER, "solo", "--batch", "7", "--json"), tmp_path, "solo")
+        proc = run_duban(scheduler_args(any_db_url, LATER, "solo", *sizes, "--json"), tmp_path, "solo")
         assert proc.popen.returncode == 0, proc.stderr
         expected = 20 * RUNG_COUNT + 10 * (RUNG_COUNT - 1)
         assert json.loads(proc.stdout)["fired"] == expected
@@ -110,10 +115,12 @@ class TestStopping:
 
     def test_sigterm_mid_sweep_finishes_the_timer_and_gives_back_the_batch(self, any_db_url: str,
                                                                            tmp_path: Path) -> None:
-        """SIGTERM arriving inside the 10th firing transaction: that firing commits, the other 40 claimed
-        timers of the batch are released at once (no lease to wait for), and the next sweep fires them."""
+        """SIGTERM arriving at the 7th firing, inside the second chunk of 5 (one transaction): that chunk
+        commits whole, the other 40 claimed timers of the batch are released at once (no lease to wait
+        for), and the next sweep fires them."""
         seed(any_db_url, CASES)
-        proc = spawn(scheduler_args(any_db_url, LATER, "a", "--batch", "50", "--json"), tmp_path, "a", term_at=10)
+        proc = spawn(scheduler_args(any_db_url, LATER, "a", "--batch", "50", "--chunk", "5", "--json"), tmp_path, "a",
+                     term_at=7)
         assert proc.wait() == 0, proc.stderr
         result = json.loads(proc.stdout)
         assert (result["fired"], result["released"], result["stopped"]) == (10, 40, True)
@@ -126,16 +133,18 @@ class TestStopping:
 
 class TestKilled:
     def test_kill_9_mid_sweep_then_restart_recovers_its_claims(self, any_db_url: str, tmp_path: Path) -> None:
-        """kill -9 inside the 20th firing transaction: 19 fired, that one rolled back, the rest of the batch
-        still claimed. The same node restarted takes its own claims back at once and fires everything once."""
+        """kill -9 at the 20th firing, inside the third chunk of 8 (timers 17-24, one transaction): the two
+        chunks before it (16 timers) committed, that whole chunk rolled back, the rest of the batch still
+        claimed. The same node restarted takes its own claims back at once and fires everything once."""
         seed(any_db_url, CASES)
-        killed = spawn(scheduler_args(any_db_url, LATER, "a", "--batch", "50"), tmp_path, "killed", kill_at=20)
+        killed = spawn(scheduler_args(any_db_url, LATER, "a", "--batch", "50", "--chunk", "8"), tmp_path, "killed",
+                       kill_at=20)
         assert killed.wait() == -signal.SIGKILL
-        assert timer_statuses(any_db_url) == Counter(fired=19, claimed=31, pending=TOTAL - 50)
+        assert timer_statuses(any_db_url) == Counter(fired=16, claimed=34, pending=TOTAL - 50)
         restarted = run_duban(scheduler_args(any_db_url, LATER, "a", "--json"), tmp_path, "restarted")
         assert restarted.popen.returncode == 0, restarted.stderr
-        assert json.loads(restarted.stdout)["fired"] == TOTAL - 19
-        assert [line["recovered_claims"] for line in restarted.logs() if line["event"] == "scheduler.started"] == [31]
+        assert json.loads(restarted.stdout)["fired"] == TOTAL - 16
+        assert [line["recovered_claims"] for line in restarted.logs() if line["event"] == "scheduler.started"] == [34]
         assert_per_case_due_order(assert_fired_exactly_once(any_db_url, TOTAL))
         audit_verifies(any_db_url, tmp_path)
 
@@ -145,7 +154,8 @@ class TestKilled:
         after the lease fires them, once, and a later catch-up completes every ladder."""
         seed(any_db_url, CASES)
         early = OPENED + timedelta(days=3)  # only the 20 sign-for rungs are due (one per case)
-        killed = spawn(scheduler_args(any_db_url, early, "a", "--lease", str(LEASE)), tmp_path, "killed", kill_at=10)
+        killed = spawn(scheduler_args(any_db_url, early, "a", "--lease", str(LEASE), "--chunk", "3"), tmp_path, "killed",
+                       kill_at=10)  # chunks of 3: nine fired, the chunk of the 10th rolled back
         assert killed.wait() == -signal.SIGKILL
         assert timer_statuses(any_db_url) == Counter(fired=9, claimed=11, pending=TOTAL - 20)
         other = run_duban(scheduler_args(any_db_url, early, "b", "--json"), tmp_path, "b")
@@ -169,7 +179,8 @@ class TestKilled:
         """Due order beats the lease: when another node fires a later rung of a case whose earlier rung a
         dead node still holds, it fires that earlier rung first, in the same transaction."""
         seed(any_db_url, CASES)
-        killed = spawn(scheduler_args(any_db_url, LATER, "a", "--batch", "50"), tmp_path, "killed", kill_at=20)
+        killed = spawn(scheduler_args(any_db_url, LATER, "a", "--batch", "50", "--chunk", "1"), tmp_path, "killed",
+                       kill_at=20)
         assert killed.wait() == -signal.SIGKILL
         assert timer_statuses(any_db_url) == Counter(fired=19, claimed=31, pending=TOTAL - 50)
         other = run_duban(scheduler_args(any_db_url, LATER, "b", "--json"), tmp_path, "b")
@@ -203,8 +214,9 @@ class TestRetries:
     @pytest.mark.parametrize("conflict", ["version", "deadlock"])
     def test_a_conflicting_firing_is_read_again_and_retried(self, sqlite_url: str, monkeypatch: pytest.MonkeyPatch,
                                                             conflict: str) -> None:
-        """A firing that meets a version clash (a person changed the case) or a PostgreSQL deadlock is
-        rolled back and retried with the case read again, instead of failing the timer or the sweep."""
+        """A chunk that meets a version clash (a person changed a case) or a PostgreSQL deadlock is rolled
+        back whole and its timers fired again one per transaction; a single firing that meets one is
+        retried with the case read again, instead of failing the timer or the sweep."""
         from duban import scheduler
         from duban.app import App
         from duban.clock import ManualClock
@@ -222,24 +234,25 @@ class TestRetries:
             return error
 
         seed(sqlite_url, 1)
-        real, calls = scheduler.fire_claimed, []
+        real, calls = scheduler.fire_chunk, []
 
-        def flaky(*args: object) -> list[scheduler.Fired]:
-            calls.append(args)
-            if len(calls) == 1:
+        def flaky(*args: object) -> list[list[scheduler.Fired]]:
+            calls.append(len(args[2]))  # type: ignore[arg-type]
+            if len(calls) <= 2:  # the chunk, then the first timer on its own
                 raise clash()
             return real(*args)  # type: ignore[arg-type]
 
-        monkeypatch.setattr(scheduler, "fire_claimed", flaky)
+        monkeypatch.setattr(scheduler, "fire_chunk", flaky)
         db = Database(sqlite_url)
         try:
             node = scheduler.Scheduler(App(db, ManualClock(LATER), TZ),
-                                       scheduler.Config(node="n", interval=10, batch=10, lease=LEASE))
+                                       scheduler.Config(node="n", interval=10, batch=10, chunk=10, lease=LEASE))
             node.start()
             result = node.sweep()
         finally:
             db.dispose()
-        assert (result.fired, result.failed, len(calls)) == (RUNG_COUNT, 0, RUNG_COUNT + 1)
+        assert calls == [RUNG_COUNT] + [1] * (RUNG_COUNT + 1)  # one chunk, then each timer alone, the first twice
+        assert (result.fired, result.failed) == (RUNG_COUNT, 0)
         assert_fired_exactly_once(sqlite_url, RUNG_COUNT)
 
 
