@@ -353,22 +353,19 @@ class Scheduler:
 
     def _record(self, timer: DueTimer, fired: list[Fired], now: datetime, result: SweepResult) -> None:
         """Count and log one claimed timer's firing (after its transaction committed)."""
-        if not logging.getLogger(LOGGER).isEnabledFor(logging.INFO):  # a busy sweep: skip building the lines
-            result.skipped += not fired
-            result.fired += len(fired)
-            for f in fired:
-                result.lines.extend(f.lines)
-            return
+        verbose = logging.getLogger(LOGGER).isEnabledFor(logging.INFO)  # a busy sweep skips building the lines
         if not fired:
             result.skipped += 1
-            log.info("timer.skipped", case_id=timer.case_id, timer_id=timer.id,
-                     reason="no longer claimed by this node (fired, taken over or cancelled)")
+            if verbose:
+                log.info("timer.skipped", case_id=timer.case_id, timer_id=timer.id,
+                         reason="no longer claimed by this node (fired, taken over or cancelled)")
         for f in fired:
             result.fired += 1
             result.lines.extend(f.lines)
-            log.info("timer.fired", case_id=f.timer.case_id, timer_id=f.timer.id, deadline=f.timer.deadline,
-                     rung=f.timer.rung, due_at=f.timer.due_at.isoformat(),
-                     late_seconds=round((now - f.timer.due_at).total_seconds()), taken_over=f.taken_over)
+            if verbose:
+                log.info("timer.fired", case_id=f.timer.case_id, timer_id=f.timer.id, deadline=f.timer.deadline,
+                         rung=f.timer.rung, due_at=f.timer.due_at.isoformat(),
+                         late_seconds=round((now - f.timer.due_at).total_seconds()), taken_over=f.taken_over)
 
 
 @contextmanager

@@ -17,6 +17,7 @@ is left alone too.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -192,14 +193,18 @@ def _changed(case: Case, values: dict[str, Any], snapshot: dict[str, Any]) -> di
     return {k: values[k] for k in _UPDATABLE if snapshot[k] != before[k]}
 
 
+@functools.cache
+def _update_sql(names: tuple[str, ...]) -> str:
+    return f"UPDATE cases SET {', '.join(f'{chr(34)}{n}{chr(34)} = ?' for n in names)} WHERE id = ? AND version = ?"
+
+
 def _update_case(conn: Connection, case: Case, now: datetime) -> None:
     values = _case_values(case, now)
     snapshot = _snapshot(values)
     changed = _changed(case, values, snapshot)
-    names = [*changed, "version", "updated_at"]
+    names = (*changed, "version", "updated_at")
     params = bind(conn.dialect, CASES, names, [*changed.values(), case.version + 1, now])
-    cursor = run(conn, f"UPDATE cases SET {', '.join(f'{chr(34)}{n}{chr(34)} = ?' for n in names)}"
-                       " WHERE id = ? AND version = ?", [*params, case.id, case.version])
+    cursor = run(conn, _update_sql(names), [*params, case.id, case.version])
     done = cursor.rowcount
     cursor.close()
     if done != 1:
