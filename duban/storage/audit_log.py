@@ -28,35 +28,36 @@ _HEAD = "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1"
 
 
 class Chain:
-    """The audit chain as one transaction appends to it.
+    """Audit events of one transaction, appended to the chain together by `flush`.
 
-    The chain head is read (and on PostgreSQL the chain lock taken) at the first append
-    only; later appends in the same transaction continue from the head kept here, which
-    no other writer can move while the lock is held. Rows are hashed as they are added, so
-    the chain order is the order of the steps, and written in one statement by `flush`,
-    which the caller runs before committing (a scheduler chunk fires many timers this way)."""
+    `add` only queues events; `flush` (which the caller runs just before committing) takes
+    the chain lock on PostgreSQL, reads the chain head once, hashes the queued events onto
+    it in the order they were added and inserts them in one statement. The lock is thus
+    held only from the flush to the commit, not while the transaction's steps are worked
+    out, so other writers overlap all of that (a scheduler chunk fires many timers this way)."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self._head: tuple[int, str] | None = None
-        self._rows: list[dict[str, Any]] = []
+        self._queued: list[tuple[int | None, Event]] = []
 
-    def add(self, case_id: int | None, events: list[Event]) -> list[dict[str, Any]]:
-        """Hash events (in order) onto the chain; returns the records to be stored."""
-        from duban.storage.repository import run
+    def add(self, case_id: int | None, events: list[Event]) -> None:
+        """Queue events (in order) for the next flush."""
+        self._queued.extend((case_id, e) for e in events)
 
-        if not events:
+    def flush(self) -> list[dict[str, Any]]:
+        """Append the queued events to the chain; returns the stored records."""
+        from duban.storage.repository import bind, run
+
+        if not self._queued:
             return []
-        if self._head is None:
-            if self.conn.dialect.name == "postgresql":
-                run(self.conn, "SELECT pg_advisory_xact_lock(?)", (CHAIN_LOCK,)).close()
-            cursor = run(self.conn, _HEAD)
-            head = cursor.fetchone()
-            cursor.close()
-            self._head = (head[0], head[1]) if head else (0, GENESIS)
-        seq, prev = self._head
+        if self.conn.dialect.name == "postgresql":
+            run(self.conn, "SELECT pg_advisory_xact_lock(?)", (CHAIN_LOCK,)).close()
+        cursor = run(self.conn, _HEAD)
+        head = cursor.fetchone()
+        cursor.close()
+        seq, prev = (head[0], head[1]) if head else (0, GENESIS)
         rows = []
-        for e in events:
+        for case_id, e in self._queued:
             seq += 1
             record = {
                 "seq": seq, "case_id": case_id, "at": e.at, "actor": e.actor, "role": e.role,
@@ -65,26 +66,17 @@ class Chain:
             }
             record["hash"] = prev = event_hash(record)
             rows.append(record)
-        self._head = (seq, prev)
-        self._rows.extend(rows)
+        run(self.conn, _INSERT, many=[bind(self.conn.dialect, AUDIT, COLUMNS, [r[c] for c in COLUMNS])
+                                      for r in rows]).close()
+        self._queued = []
         return rows
-
-    def flush(self) -> None:
-        """Write the rows added since the last flush."""
-        from duban.storage.repository import bind, run
-
-        if self._rows:
-            run(self.conn, _INSERT, many=[bind(self.conn.dialect, AUDIT, COLUMNS, [r[c] for c in COLUMNS])
-                                          for r in self._rows]).close()
-            self._rows = []
 
 
 def append(conn: Connection, case_id: int | None, events: list[Event]) -> list[dict[str, Any]]:
     """Append events (in order) to the chain at once; returns the stored records."""
     chain = Chain(conn)
-    rows = chain.add(case_id, events)
-    chain.flush()
-    return rows
+    chain.add(case_id, events)
+    return chain.flush()
 
 
 def iterate(conn: Connection, *, case_id: int | None = None, batch: int = 5000) -> Generator[dict[str, Any]]:

@@ -215,7 +215,7 @@ def _update_case(conn: Connection, case: Case, now: datetime) -> None:
 
 class Batch:
     """Several engine steps written in one transaction (a scheduler chunk): their audit
-    events go onto one `audit_log.Chain` (the chain head is read once) and their notices
+    events go onto one `audit_log.Chain` (the chain head is read once, at the end) and their notices
     are inserted together; `flush` sends both, and must run before the commit."""
 
     def __init__(self, conn: Connection) -> None:
@@ -228,10 +228,10 @@ class Batch:
                                   (case_id, n.at, n.kind, n.recipient, n.level, n.title)) for n in notices)
 
     def flush(self) -> None:
-        self.chain.flush()
         if self._notices:
             run(self.conn, _NOTICE, many=self._notices).close()
             self._notices = []
+        self.chain.flush()  # last: the chain lock is held from here to the commit
 
 
 def commit_outcome(conn: Connection, out: Outcome, now: datetime, batch: Batch | None = None) -> Case:
@@ -268,11 +268,11 @@ def commit_outcome(conn: Connection, out: Outcome, now: datetime, batch: Batch |
         batch.chain.add(case.id, out.events)
         batch.add_notices(case.id, out.notices)
         return case
-    audit_log.append(conn, case.id, out.events)
     if out.notices:
         run(conn, _NOTICE, many=[bind(dialect, NOTICES, _NOTICE_COLUMNS,
                                       (case.id, n.at, n.kind, n.recipient, n.level, n.title))
                                  for n in out.notices]).close()
+    audit_log.append(conn, case.id, out.events)  # last: the chain lock is held from here to the commit
     return case
 
 
