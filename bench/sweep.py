@@ -3,10 +3,10 @@
 Setup bulk-inserts rows directly (fast): one real case opened through the API is cloned
 into `due` cases, each with its five timers; its sign-for reminder falls due at the sweep's
 time, the others do not. Extra far-future timers bring the pending count up to `pending`.
-The figure is the time `Scheduler.sweep` takes to fire the due timers; the anchor is raw
-sqlite3 firing the same number of due timers with the same rows (claim a chunk by the
-(status, due_at) index; per timer: read the case, update it, mark the timer fired, hash and
-insert the audit event; one commit per chunk of 200).
+The figure is the time `Scheduler.sweep` takes to fire the due timers with the default
+`--batch` and `--chunk`; the anchor is raw sqlite3 firing the same number of due timers with
+the same rows (claim a chunk by the (status, due_at) index; per timer: read the case, update
+it, mark the timer fired, hash and insert the audit event; one commit per chunk of 200).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 
 from bench.common import START, TZ, timed
 from duban.app import App
+from duban.cli_scheduler import DEFAULT_BATCH, DEFAULT_CHUNK
 from duban.clock import ManualClock
 from duban.engine.audit import event_hash
 from duban.scheduler import Config, Scheduler
@@ -106,7 +107,8 @@ def bench_one(due: int, pending: int) -> dict[str, Any]:
         app = _setup(path, due, pending)
         with app.db.read() as conn:
             total_pending = conn.exec_driver_sql("SELECT count(*) FROM timers WHERE status = 'pending'").scalar_one()
-        sched = Scheduler(app, Config(node="bench", interval=0, batch=CHUNK, chunk=CHUNK, lease=60, record=False))
+        sched = Scheduler(app, Config(node="bench", interval=0, batch=DEFAULT_BATCH, chunk=DEFAULT_CHUNK, lease=60,
+                                      record=False))  # as `duban scheduler run` without options
         with timed() as t:
             result = sched.sweep()
         app.db.dispose()

@@ -175,11 +175,14 @@ _NOTICE_COLUMNS = ("case_id", "created_at", "kind", "recipient", "level", "title
 _NOTICE = f"INSERT INTO notices ({_quoted(_NOTICE_COLUMNS)}) VALUES ({', '.join('?' * len(_NOTICE_COLUMNS))})"
 
 
+_SNAPSHOT_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False)  # one encoder: json.dumps(…) builds one per call
+
+
 def _snapshot(values: Any) -> dict[str, Any]:
     """The updatable column values, kept to compare against at the next update. `data` is
     kept as its JSON text: the engine changes the case's dict (and what it holds) in place."""
     kept = {k: values[k] for k in _UPDATABLE}
-    kept["data"] = json.dumps(kept["data"], sort_keys=True, ensure_ascii=False)
+    kept["data"] = _SNAPSHOT_JSON.encode(kept["data"])
     return kept
 
 
