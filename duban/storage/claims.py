@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Select, func, select, update
 
 from duban.engine.model import Case
 from duban.engine.service import DueTimer
@@ -30,27 +30,31 @@ PENDING, CLAIMED, FIRED = "pending", "claimed", "fired"
 _UNFIRED = (PENDING, CLAIMED)
 
 
-def _claimable(now: datetime) -> ColumnElement[bool]:
-    """Due, and either never claimed or claimed under a lease that has run out."""
-    return and_(
-        TIMERS.c.due_at <= now,
-        or_(TIMERS.c.status == PENDING, and_(TIMERS.c.status == CLAIMED, TIMERS.c.lease_until < now)),
-    )
-
-
 # -- claiming ----------------------------------------------------------------------
-def claim(conn: Connection, node: str, now: datetime, lease: timedelta, limit: int) -> list[DueTimer]:
-    """Claim up to `limit` due timers for `node`, oldest first; returns them in due order."""
-    batch = (
-        select(TIMERS.c.id)
-        .where(_claimable(now))
+def _oldest_due(status: str, now: datetime, limit: int, *where: ColumnElement[bool]) -> Select[Any]:
+    """The oldest due timers of one status. One status at a time, so the (status, due_at)
+    index yields them already in due order and the query stops after `limit` rows: the cost
+    follows the batch, not the number due (with ``status IN (…)`` SQLite would sort them all)."""
+    return (
+        select(TIMERS.c.id, TIMERS.c.due_at)
+        .where(TIMERS.c.status == status, TIMERS.c.due_at <= now, *where)
         .order_by(TIMERS.c.due_at, TIMERS.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)  # rendered on PostgreSQL only; SQLite has BEGIN IMMEDIATE
     )
+
+
+def claim(conn: Connection, node: str, now: datetime, lease: timedelta, limit: int) -> list[DueTimer]:
+    """Claim up to `limit` due timers for `node`, oldest first: pending ones, and claimed ones
+    whose lease has run out (their node died or stopped); returns them in due order."""
+    found = [*conn.execute(_oldest_due(PENDING, now, limit)),
+             *conn.execute(_oldest_due(CLAIMED, now, limit, TIMERS.c.lease_until < now))]
+    ids = [r.id for r in sorted(found, key=lambda r: (r.due_at, r.id))[:limit]]
+    if not ids:
+        return []
     rows = conn.execute(
         update(TIMERS)
-        .where(TIMERS.c.id.in_(batch.scalar_subquery()))
+        .where(TIMERS.c.id.in_(ids))
         .values(status=CLAIMED, claimed_by=node, lease_until=now + lease)
         .returning(TIMERS.c.id, TIMERS.c.case_id, TIMERS.c.deadline, TIMERS.c.rung, TIMERS.c.due_at)
     ).all()
