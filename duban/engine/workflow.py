@@ -6,6 +6,10 @@ driven with ``machine.events[trigger].trigger(case, attempt=...)`` (LIBRARIES.md
 nothing is bound onto the case, so a case costs no memory in the machine and restoring
 one is reading its `state` column. Guards are passed as callables from the allow-list,
 never as strings, so transitions never imports a name a file gave it.
+
+The machine is built on first use, and `transitions` and the pydantic spec models are
+imported only then: reading a case (`case show`, allowed triggers, labels) never needs
+them (README "Performance").
 """
 
 from __future__ import annotations
@@ -14,13 +18,16 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-from transitions import EventData, Machine
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from duban.engine.deadlines import Offset, parse_offset
-from duban.engine.definition import DeadlineSpec, RungSpec, TransitionSpec, WorkflowSpec, load_spec
 from duban.engine.guards import GUARDS, Attempt
+
+if TYPE_CHECKING:
+    from transitions import EventData, Machine
+
+    from duban.engine.definition import DeadlineSpec, RungSpec, TransitionSpec, WorkflowSpec
 
 MILESTONES, REPORTS = "@milestones", "@reports"
 MILESTONE_PREFIX, PROGRESS = "milestone_", "progress"
@@ -60,21 +67,10 @@ class Workflow:
     spec: WorkflowSpec
     source: str  # the file it was read from, for messages
     raw: dict[str, Any] = field(repr=False)
-    machine: Machine = field(init=False, repr=False)
     offsets: dict[tuple[str, int], Offset] = field(init=False, repr=False)
     _allowed: dict[str, tuple[str, ...]] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.machine = Machine(
-            model=None,
-            states=list(self.spec.states),
-            initial=self.spec.initial,
-            auto_transitions=False,
-            send_event=True,
-        )
-        for index, t in enumerate(self.spec.transitions):
-            conditions: list[Any] = [_condition(g) for g in t.guards] + [_taken(index)]
-            self.machine.add_transition(t.trigger, list[Any](t.sources), t.dest, conditions=conditions)
         self.offsets = {
             (name, i): parse_offset(rung.at)
             for name in self.spec.deadlines
@@ -85,8 +81,27 @@ class Workflow:
                 for i, rung in enumerate(self.spec.ladder(duty.ladder)):
                     self.offsets[(key, i)] = parse_offset(rung.at)
 
+    @cached_property
+    def machine(self) -> Machine:
+        """The state machine, built the first time a trigger is fired."""
+        from transitions import Machine
+
+        machine = Machine(
+            model=None,
+            states=list(self.spec.states),
+            initial=self.spec.initial,
+            auto_transitions=False,
+            send_event=True,
+        )
+        for index, t in enumerate(self.spec.transitions):
+            conditions: list[Any] = [_condition(g) for g in t.guards] + [_taken(index)]
+            machine.add_transition(t.trigger, list[Any](t.sources), t.dest, conditions=conditions)
+        return machine
+
     @classmethod
     def from_raw(cls, raw: Any, source: str) -> Workflow:
+        from duban.engine.definition import load_spec
+
         return cls(spec=load_spec(raw, source), source=source, raw=raw)
 
     @property
@@ -112,8 +127,9 @@ class Workflow:
     def allowed_triggers(self, state: str) -> list[str]:
         """Triggers that may be fired from `state`, in definition order."""
         found = self._allowed.get(state)
-        if found is None:  # the machine never changes: worked out once per state (each timer asks)
-            possible = set(self.machine.get_triggers(state))
+        if found is None:  # the definition never changes: worked out once per state (each timer asks)
+            # the triggers the machine has a transition for from `state` (its get_triggers)
+            possible = {t.trigger for t in self.spec.transitions if state in t.sources}
             found = self._allowed[state] = tuple(dict.fromkeys(
                 t.trigger for t in self.spec.transitions if t.trigger in possible))
         return list(found)
@@ -160,15 +176,21 @@ class Workflow:
         ms = self.spec.milestones
         for i, m in enumerate(data.get(MILESTONES_KEY, []), start=1) if ms else ():
             assert ms is not None
-            specs[f"{MILESTONE_PREFIX}{i}"] = DeadlineSpec(
+            specs[f"{MILESTONE_PREFIX}{i}"] = self._duty_deadline(
                 label=f"{ms.label}：{m['title']}", rule=m["due"], anchor="opened", running_in=ms.running_in,
                 ladder=ms.ladder,
             )
         rp = self.spec.reports
         if rp is not None and data.get(REPORT_KEY):
-            specs[PROGRESS] = DeadlineSpec(label=f"{rp.label}（{data[REPORT_KEY]}）", rule=data[REPORT_KEY],
-                                           anchor="entered", running_in=rp.running_in, ladder=rp.ladder)
+            specs[PROGRESS] = self._duty_deadline(label=f"{rp.label}（{data[REPORT_KEY]}）", rule=data[REPORT_KEY],
+                                                  anchor="entered", running_in=rp.running_in, ladder=rp.ladder)
         return specs
+
+    def _duty_deadline(self, **fields: Any) -> DeadlineSpec:
+        """The deadline spec of one of a case's duties (a milestone, its progress reports)."""
+        from duban.engine.definition import DeadlineSpec
+
+        return DeadlineSpec(**fields)
 
     def mermaid(self) -> str:
         """The state diagram as Mermaid `stateDiagram-v2` text, with the Chinese labels."""

@@ -1,159 +1,215 @@
-"""The database schema, as SQLModel tables.
+"""The tables the code reads and writes, in SQLAlchemy Core.
 
-SQLModel declares the tables (and so the metadata alembic compares against); the
-repository reads and writes them with SQLAlchemy Core, which LIBRARIES.md §3 measured at
-3.8× the ORM's speed per transaction. Instants are `UTCDateTime` (aware, stored in UTC).
+SQLModel declares the schema (`duban.storage.models`: alembic's migrations are made from
+those classes and compared against them); the repository works with Core, which
+LIBRARIES.md §3 measured at 3.8× the ORM's speed per transaction. The tables are declared
+here a second time, in Core, because importing sqlmodel loads SQLAlchemy's ORM and pydantic
+and building its classes costs more than everything else `duban case show` does after
+importing SQLAlchemy (README "Performance": start-up under 0.3 s). tests/unit/test_tables.py
+holds the two declarations to each other — DDL on SQLite and PostgreSQL, column defaults,
+type processors — so a column changed in one and not the other fails the tests. The
+SQLModel classes stay reachable here (`tables.CaseRow` …), imported on first use.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, Index, Table
-from sqlmodel import Field, SQLModel
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    Interval,
+    MetaData,
+    String,
+    Table,
+    TypeDecorator,
+)
 
-
-class CaseRow(SQLModel, table=True):
-    __tablename__ = "cases"
-    id: int | None = Field(default=None, primary_key=True)
-    workflow: str = Field(index=True)
-    workflow_version: int
-    state: str = Field(index=True)
-    title: str
-    lead_unit: str = Field(index=True)
-    co_units: list[str] = Field(default_factory=list, sa_type=JSON)
-    opened_at: datetime
-    opened_by: str
-    due_rule: str | None = None
-    due_at: datetime | None = Field(default=None, index=True)
-    closed_at: datetime | None = None
-    escalation_level: int = 0
-    overdue: bool = False
-    suspended: bool = False
-    deadlines: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
-    data: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
-    version: int = 1  # optimistic concurrency: every update checks and bumps it
-    updated_at: datetime
+if TYPE_CHECKING:
+    from sqlalchemy.sql.type_api import TypeEngine
 
 
-class CaseUnitRow(SQLModel, table=True):
-    """Lead and co-units of each case, for `case list --unit` and unit-scoped reports."""
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware instants stored in UTC (SQLite keeps them without an offset); read back as aware
+    UTC. The type sqlmodel gives every `datetime` field (`sqlmodel.sql.sqltypes.UTCDateTime`,
+    LIBRARIES.md §3), with the same behaviour (test-checked), so reads and writes through
+    these tables store and return exactly what the SQLModel classes would."""
 
-    __tablename__ = "case_units"
-    case_id: int = Field(foreign_key="cases.id", primary_key=True)
-    unit: str = Field(primary_key=True, index=True)
-    is_lead: bool
+    impl = DateTime
+    cache_ok = True
 
+    def __init__(self) -> None:
+        super().__init__(timezone=True)
 
-class TimerRow(SQLModel, table=True):
-    """A durable timer: one rung of one deadline's ladder on one case."""
+    def __repr__(self) -> str:
+        return "UTCDateTime()"
 
-    __tablename__ = "timers"
-    __table_args__ = (Index("ix_timers_status_due_at", "status", "due_at"),)
-    id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="cases.id", index=True)
-    deadline: str
-    rung: int
-    due_at: datetime
-    approximate: bool = False
-    status: str = "pending"  # pending | claimed | fired | cancelled
-    claimed_by: str | None = None
-    lease_until: datetime | None = None
-    fired_at: datetime | None = None
+    def coerce_compared_value(self, op: Any, value: Any) -> TypeEngine[Any]:
+        return Interval() if isinstance(value, timedelta) else self
 
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.utcoffset() is None:
+            raise ValueError("Datetime values must have timezone information (an aware instant)")
+        return value.astimezone(UTC)
 
-class AuditEventRow(SQLModel, table=True):
-    """One link of the audit chain. Append-only: never updated, never deleted."""
-
-    __tablename__ = "audit_events"
-    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
-    case_id: int | None = Field(default=None, index=True)
-    at: datetime
-    actor: str
-    role: str
-    action: str
-    trigger: str | None = None
-    from_state: str | None = None
-    to_state: str | None = None
-    note: str = ""
-    data: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
-    prev_hash: str
-    hash: str
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.utcoffset() is None else value.astimezone(UTC)
 
 
-class NoticeRow(SQLModel, table=True):
-    """The notices outbox: 催办通知, 督办通知, 通报 … to a unit or a role."""
-
-    __tablename__ = "notices"
-    id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="cases.id", index=True)
-    created_at: datetime
-    kind: str
-    recipient: str = Field(index=True)
-    level: int | None = None
-    title: str
+METADATA = MetaData()
 
 
-class UserRow(SQLModel, table=True):
-    """The directory: who may act, in which role and unit."""
-
-    __tablename__ = "users"
-    name: str = Field(primary_key=True)
-    role: str
-    unit: str | None = None
-    created_at: datetime
+def _required(name: str, type_: Any, *args: Any, **kw: Any) -> Column[Any]:
+    return Column(name, type_, *args, nullable=False, **kw)
 
 
-class CalendarDayRow(SQLModel, table=True):
-    """A day that differs from Monday–Friday: a holiday, or a make-up working day (调休)."""
-
-    __tablename__ = "calendar_days"
-    day: date = Field(primary_key=True)
-    kind: str  # holiday | workday
-    name: str = ""
-    source: str = ""
+def _optional(name: str, type_: Any, *args: Any, **kw: Any) -> Column[Any]:
+    return Column(name, type_, *args, nullable=True, **kw)
 
 
-class CalendarYearRow(SQLModel, table=True):
-    """A year whose official schedule is loaded; other years count weekends only."""
+CASES = Table(
+    "cases", METADATA,
+    Column("id", Integer, primary_key=True),
+    _required("workflow", String, index=True),
+    _required("workflow_version", Integer),
+    _required("state", String, index=True),
+    _required("title", String),
+    _required("lead_unit", String, index=True),
+    _required("co_units", JSON, default=list),
+    _required("opened_at", UTCDateTime()),
+    _required("opened_by", String),
+    _optional("due_rule", String),
+    _optional("due_at", UTCDateTime(), index=True),
+    _optional("closed_at", UTCDateTime()),
+    _required("escalation_level", Integer, default=0),
+    _required("overdue", Boolean, default=False),
+    _required("suspended", Boolean, default=False),
+    _required("deadlines", JSON, default=dict),
+    _required("data", JSON, default=dict),
+    _required("version", Integer, default=1),  # optimistic concurrency: every update checks and bumps it
+    _required("updated_at", UTCDateTime()),
+)
 
-    __tablename__ = "calendar_years"
-    year: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
-    source: str
-    loaded_at: datetime
+# Lead and co-units of each case, for `case list --unit` and unit-scoped reports.
+CASE_UNITS = Table(
+    "case_units", METADATA,
+    Column("case_id", Integer, ForeignKey("cases.id"), primary_key=True),
+    Column("unit", String, primary_key=True, index=True),
+    _required("is_lead", Boolean),
+)
+
+# A durable timer: one rung of one deadline's ladder on one case.
+TIMERS = Table(
+    "timers", METADATA,
+    Column("id", Integer, primary_key=True),
+    _required("case_id", Integer, ForeignKey("cases.id"), index=True),
+    _required("deadline", String),
+    _required("rung", Integer),
+    _required("due_at", UTCDateTime()),
+    _required("approximate", Boolean, default=False),
+    _required("status", String, default="pending"),  # pending | claimed | fired | cancelled
+    _optional("claimed_by", String),
+    _optional("lease_until", UTCDateTime()),
+    _optional("fired_at", UTCDateTime()),
+    Index("ix_timers_status_due_at", "status", "due_at"),
+)
+
+# One link of the audit chain. Append-only: never updated, never deleted.
+AUDIT = Table(
+    "audit_events", METADATA,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    _optional("case_id", Integer, index=True),
+    _required("at", UTCDateTime()),
+    _required("actor", String),
+    _required("role", String),
+    _required("action", String),
+    _optional("trigger", String),
+    _optional("from_state", String),
+    _optional("to_state", String),
+    _required("note", String, default=""),
+    _required("data", JSON, default=dict),
+    _required("prev_hash", String),
+    _required("hash", String),
+)
+
+# The notices outbox: 催办通知, 督办通知, 通报 … to a unit or a role.
+NOTICES = Table(
+    "notices", METADATA,
+    Column("id", Integer, primary_key=True),
+    _required("case_id", Integer, ForeignKey("cases.id"), index=True),
+    _required("created_at", UTCDateTime()),
+    _required("kind", String),
+    _required("recipient", String, index=True),
+    _optional("level", Integer),
+    _required("title", String),
+)
+
+# The directory: who may act, in which role and unit.
+USERS = Table(
+    "users", METADATA,
+    Column("name", String, primary_key=True),
+    _required("role", String),
+    _optional("unit", String),
+    _required("created_at", UTCDateTime()),
+)
+
+# A day that differs from Monday–Friday: a holiday, or a make-up working day (调休).
+CAL_DAYS = Table(
+    "calendar_days", METADATA,
+    Column("day", Date, primary_key=True),
+    _required("kind", String),  # holiday | workday
+    _required("name", String, default=""),
+    _required("source", String, default=""),
+)
+
+# A year whose official schedule is loaded; other years count weekends only.
+CAL_YEARS = Table(
+    "calendar_years", METADATA,
+    Column("year", Integer, primary_key=True, autoincrement=False),
+    _required("source", String),
+    _required("loaded_at", UTCDateTime()),
+)
+
+# A workflow definition pinned the first time a case used it, so it can never drift.
+WORKFLOW_VERSIONS = Table(
+    "workflow_versions", METADATA,
+    Column("name", String, primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    _required("fingerprint", String),
+    _required("source", String),
+    _required("body", JSON),
+    _required("pinned_at", UTCDateTime()),
+)
 
 
-class WorkflowVersionRow(SQLModel, table=True):
-    """A workflow definition pinned the first time a case used it, so it can never drift."""
-
-    __tablename__ = "workflow_versions"
-    name: str = Field(primary_key=True)
-    version: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
-    fingerprint: str
-    source: str
-    body: dict[str, Any] = Field(sa_type=JSON)
-    pinned_at: datetime
-
-
-def table(model: type[SQLModel]) -> Table:
+def table(model: Any) -> Table:
     """The Core table of a SQLModel class (typed, for the repository)."""
-    t = model.__table__  # type: ignore[attr-defined]
+    t = model.__table__
     assert isinstance(t, Table)
     return t
 
 
-CASES = table(CaseRow)
-CASE_UNITS = table(CaseUnitRow)
-TIMERS = table(TimerRow)
-AUDIT = table(AuditEventRow)
-NOTICES = table(NoticeRow)
-USERS = table(UserRow)
-CAL_DAYS = table(CalendarDayRow)
-CAL_YEARS = table(CalendarYearRow)
-WORKFLOW_VERSIONS = table(WorkflowVersionRow)
+_MODELS = ("CaseRow", "CaseUnitRow", "TimerRow", "AuditEventRow", "NoticeRow", "UserRow", "CalendarDayRow",
+           "CalendarYearRow", "WorkflowVersionRow")
 
 
+def __getattr__(name: str) -> Any:
+    """The SQLModel classes (`tables.CaseRow.metadata` is what alembic compares against),
+    imported on first use only: reading and writing never needs them."""
+    if name in _MODELS:
+        from duban.storage import models
 
-# Tables declared in their own modules join the same metadata (alembic compares all of it).
-import duban.storage.scheduler_tables  # noqa: E402, F401
+        return getattr(models, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,32 @@
+"""What people may fire on a case now, and which roles may: the workflow's own triggers from
+the case's state, then the operations every workflow shares (extension, suspension).
+
+Pure and light to import (no pydantic, no transitions), so `case show` lists a case's next
+actions without loading the engine's service module. `Engine.human_triggers` decides the
+same (tests/integration/test_case_views.py compares them on every state of every shipped
+workflow).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from duban.engine.operations import shared_available
+
+if TYPE_CHECKING:
+    from duban.engine.model import Case
+    from duban.engine.workflow import Workflow
+
+
+def human_triggers(wf: Workflow, case: Case) -> list[tuple[str, tuple[str, ...]]]:
+    """The triggers people may fire now with their roles: none on a closed case, none of the
+    workflow's own while it is suspended, and never one only the scheduler (`system`) fires."""
+    if case.closed_at is not None:
+        return []
+    own: list[tuple[str, tuple[str, ...]]] = []
+    if not case.suspended:
+        for trigger in wf.allowed_triggers(case.state):
+            roles = tuple(sorted({r for t in wf.transitions_from(case.state, trigger) for r in t.roles}))
+            if roles != ("system",):
+                own.append((trigger, roles))
+    return own + shared_available(wf, case)

@@ -1,0 +1,143 @@
+"""The database schema, as SQLModel tables: what alembic's migrations are made from.
+
+SQLModel declares the schema (LIBRARIES.md §3): `duban/storage/migrations/env.py` compares
+the database against this metadata, and new migrations are generated from it. The code
+reads and writes through the same tables declared in SQLAlchemy Core
+(`duban.storage.tables`), which does not import sqlmodel — see there for why;
+tests/unit/test_tables.py checks the two declarations agree. Instants are `UTCDateTime`
+(aware, stored in UTC).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Index
+from sqlmodel import Field, SQLModel
+
+
+class CaseRow(SQLModel, table=True):
+    __tablename__ = "cases"
+    id: int | None = Field(default=None, primary_key=True)
+    workflow: str = Field(index=True)
+    workflow_version: int
+    state: str = Field(index=True)
+    title: str
+    lead_unit: str = Field(index=True)
+    co_units: list[str] = Field(default_factory=list, sa_type=JSON)
+    opened_at: datetime
+    opened_by: str
+    due_rule: str | None = None
+    due_at: datetime | None = Field(default=None, index=True)
+    closed_at: datetime | None = None
+    escalation_level: int = 0
+    overdue: bool = False
+    suspended: bool = False
+    deadlines: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    version: int = 1  # optimistic concurrency: every update checks and bumps it
+    updated_at: datetime
+
+
+class CaseUnitRow(SQLModel, table=True):
+    """Lead and co-units of each case, for `case list --unit` and unit-scoped reports."""
+
+    __tablename__ = "case_units"
+    case_id: int = Field(foreign_key="cases.id", primary_key=True)
+    unit: str = Field(primary_key=True, index=True)
+    is_lead: bool
+
+
+class TimerRow(SQLModel, table=True):
+    """A durable timer: one rung of one deadline's ladder on one case."""
+
+    __tablename__ = "timers"
+    __table_args__ = (Index("ix_timers_status_due_at", "status", "due_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    deadline: str
+    rung: int
+    due_at: datetime
+    approximate: bool = False
+    status: str = "pending"  # pending | claimed | fired | cancelled
+    claimed_by: str | None = None
+    lease_until: datetime | None = None
+    fired_at: datetime | None = None
+
+
+class AuditEventRow(SQLModel, table=True):
+    """One link of the audit chain. Append-only: never updated, never deleted."""
+
+    __tablename__ = "audit_events"
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    case_id: int | None = Field(default=None, index=True)
+    at: datetime
+    actor: str
+    role: str
+    action: str
+    trigger: str | None = None
+    from_state: str | None = None
+    to_state: str | None = None
+    note: str = ""
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    prev_hash: str
+    hash: str
+
+
+class NoticeRow(SQLModel, table=True):
+    """The notices outbox: 催办通知, 督办通知, 通报 … to a unit or a role."""
+
+    __tablename__ = "notices"
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    created_at: datetime
+    kind: str
+    recipient: str = Field(index=True)
+    level: int | None = None
+    title: str
+
+
+class UserRow(SQLModel, table=True):
+    """The directory: who may act, in which role and unit."""
+
+    __tablename__ = "users"
+    name: str = Field(primary_key=True)
+    role: str
+    unit: str | None = None
+    created_at: datetime
+
+
+class CalendarDayRow(SQLModel, table=True):
+    """A day that differs from Monday–Friday: a holiday, or a make-up working day (调休)."""
+
+    __tablename__ = "calendar_days"
+    day: date = Field(primary_key=True)
+    kind: str  # holiday | workday
+    name: str = ""
+    source: str = ""
+
+
+class CalendarYearRow(SQLModel, table=True):
+    """A year whose official schedule is loaded; other years count weekends only."""
+
+    __tablename__ = "calendar_years"
+    year: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    source: str
+    loaded_at: datetime
+
+
+class WorkflowVersionRow(SQLModel, table=True):
+    """A workflow definition pinned the first time a case used it, so it can never drift."""
+
+    __tablename__ = "workflow_versions"
+    name: str = Field(primary_key=True)
+    version: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    fingerprint: str
+    source: str
+    body: dict[str, Any] = Field(sa_type=JSON)
+    pinned_at: datetime
+
+
+# Tables declared in their own modules join the same metadata (alembic compares all of it).
+import duban.storage.scheduler_tables  # noqa: E402, F401
