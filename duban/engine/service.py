@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
+from duban.engine.allowed import human_triggers
 from duban.engine.calendar import WorkingCalendar
 from duban.engine.deadlines import Deadline, compute_deadline, parse_rule, shift
 from duban.engine.definition import FROM_CASE, HUMAN_ROLES, DeadlineSpec
@@ -208,19 +209,8 @@ class Engine:
         return self._transition(wf, case, trigger, actor, note, values, now, now, values)
 
     def human_triggers(self, wf: Workflow, case: Case) -> list[tuple[str, tuple[str, ...]]]:
-        """What people may fire now, with the roles that may: the workflow's own triggers
-        (none while suspended) and the shared operations."""
-        from duban.engine.operations import shared_available
-
-        if case.closed_at is not None:
-            return []
-        own: list[tuple[str, tuple[str, ...]]] = []
-        if not case.suspended:
-            for trigger in wf.allowed_triggers(case.state):
-                roles = tuple(sorted({r for t in wf.transitions_from(case.state, trigger) for r in t.roles}))
-                if roles != ("system",):
-                    own.append((trigger, roles))
-        return own + shared_available(wf, case)
+        """What people may fire now, with the roles that may (`duban.engine.allowed`)."""
+        return human_triggers(wf, case)
 
     def _transition(
         self, wf: Workflow, case: Case, trigger: str, actor: Actor, note: str,
