@@ -16,11 +16,6 @@ import click
 from duban.cli_support import Settings, json_option, out, settings, wants_json
 from duban.errors import DubanError, UsageError
 
-# Command groups that log only through duban.app's logger (`logconfig.get_logger`): structlog
-# is imported at their first log line, so `case show` never loads it. The other commands reach
-# modules that call structlog themselves (scheduler, reports) and configure it up front.
-LOGS_ON_DEMAND = frozenset({"case", "user", "workflow", "notice", "calendar"})
-
 CASE_COLUMNS = [
     ("id", "编号"), ("workflow_label", "流程"), ("state_label", "状态"), ("title", "标题"),
     ("lead_unit", "牵头单位"), ("due_at", "办结时限"), ("escalation_label", "预警级别"), ("overdue", "超期"),
@@ -66,7 +61,7 @@ def cli(ctx: click.Context, db: str, now: str | None, tz: str, actor: str | None
     """duban 督办 — durable supervision cases with working-day deadlines and an audit chain."""
     from duban.logconfig import configure
 
-    configure(defer=ctx.invoked_subcommand in LOGS_ON_DEMAND)
+    configure(defer=True)  # structlog loads at the first logged line: `case show` logs none
     if "://" not in db:
         db = f"sqlite:///{db}"  # a plain path means a SQLite file
     ctx.obj = Settings(db, now, tz, actor, as_json)

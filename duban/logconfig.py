@@ -4,10 +4,10 @@ Logs go to stderr, never to stdout, so `--json` output stays one clean document.
 audit log is domain data and lives in the database; these logs are for operators.
 
 structlog is imported when the first line is logged, not before: a command that logs
-nothing (`duban case show`) never pays for it (README "Performance"). Loggers from
-`get_logger` and records from the standard library (alembic, SQLAlchemy) do that on their
-own; `configure(defer=True)` is for commands whose every line comes through them — a
-module that calls `structlog.get_logger` itself needs structlog configured up front.
+nothing (`duban case show`) never pays for it (README "Performance"). Every duban module
+logs through `get_logger`, and records from the standard library (alembic, SQLAlchemy) go
+through the handler set here, so `configure(defer=True)` (what `duban` does) leaves
+structlog unloaded until one of them logs a line.
 """
 
 from __future__ import annotations
@@ -52,11 +52,11 @@ class _Logger:
         self._logger: Any = None
 
     def __getattr__(self, method: str) -> Any:
+        if _deferred:  # checked at every line: this logger may have been first used before `configure`
+            _configure_structlog()
         if self._logger is None:
             import structlog
 
-            if _deferred:
-                _configure_structlog()
             self._logger = structlog.get_logger(self._name)
         return getattr(self._logger, method)
 

@@ -42,12 +42,13 @@ from duban.engine.model import Case
 from duban.engine.service import DueTimer, Engine
 from duban.engine.workflow import Workflow
 from duban.errors import ConcurrencyError, DubanError, RefusedError, StorageError
+from duban.logconfig import get_logger
 from duban.storage import calendar_store, claims
 from duban.storage import repository as repo
 from duban.storage.database import Database
 
 LOGGER = "duban.scheduler"
-log = structlog.get_logger(LOGGER)
+log = get_logger(LOGGER)
 
 FIRE_ATTEMPTS = 3  # a timer whose case changed underneath is re-read and fired again this often
 _RETRYABLE_SQLSTATES = {"40001", "40P01"}  # PostgreSQL serialization failure, deadlock detected

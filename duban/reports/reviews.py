@@ -13,9 +13,8 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from duban.errors import NotFoundError, UsageError
+from duban.logconfig import get_logger
 from duban.reports import Report
 from duban.reports.facts import CaseView
 from duban.reports.period import Period
@@ -25,7 +24,7 @@ if TYPE_CHECKING:
     from duban.exporting import AuditFilter
     from duban.manifest import Manifest
 
-log = structlog.get_logger("duban")
+log = get_logger("duban")
 
 
 class Reviews:
