@@ -2,9 +2,9 @@
 
 Timers and their claims live in `timers` (duban.storage.tables); this table only records
 who runs and when each node last swept, so an operator can see a stopped or stuck node
-(SPEC §6.4). It sits on the same SQLModel metadata as the other tables; migration 0002
-creates it, and alembic's autogenerate comparison sees it wherever this module has been
-imported (tables.py should import it at its end, so the migration environment always does).
+(SPEC §6.4). It sits on the same SQLModel metadata as the other tables (duban.storage.models,
+which imports this module at its end, so the migration environment always sees it); migration
+0002 creates it. Only the scheduler's commands import it, so they alone load sqlmodel.
 """
 
 from __future__ import annotations
