@@ -34,8 +34,13 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Connection) -> None:
-    read_only = conn.get_execution_options().get(READ_ONLY, False)
-    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+    statement = "BEGIN" if conn.get_execution_options().get(READ_ONLY, False) else "BEGIN IMMEDIATE"
+    # Straight to the driver (this runs for every transaction); its errors raised as Core raises them.
+    dialect = conn.dialect
+    try:
+        conn.connection.dbapi_connection.execute(statement)  # type: ignore[union-attr]
+    except dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(statement, (), exc, dialect.loaded_dbapi.Error, dialect=dialect) from exc
 
 
 class Database:
