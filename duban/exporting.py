@@ -1,9 +1,12 @@
 """Audit exports: CSV, JSONL and XLSX, streamed to a temporary file, then renamed.
 
-Events are read from the database in batches and written one at a time (no list of all
-rows), so memory stays flat whatever the size. A reader never sees a half-written export
-and a failed export leaves nothing behind: the file and its manifest are written under
-temporary names in the target folder and renamed at the end.
+Events are read from the database in batches straight from the driver's cursor
+(`duban.storage.audit_reader`) and written a batch at a time (no list of all rows), so
+memory stays flat whatever the size. JSONL and CSV lines are formatted a column at a time
+(`JsonRows`, `CsvRows`: the very text json and csv.writer write, with one ``%`` format per
+row left to do row by row). A reader never sees a half-written export and a failed export
+leaves nothing behind: the file and its manifest are written under temporary names in the
+target folder and renamed at the end.
 
 - JSONL keeps every hashed field exactly (``at`` in the chain's UTC form), so an export
   re-verifies offline (`duban.manifest.verify_export`).
@@ -15,25 +18,31 @@ temporary names in the target folder and renamed at the end.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
+import re
 import secrets
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from json.encoder import encode_basestring
+from itertools import chain, islice
+from operator import methodcaller
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, select
+from sqlalchemy import Connection, select
+from sqlalchemy.engine import Dialect
 
-from duban.engine.audit import format_instant
+from duban.engine.audit import EventBatch, JsonRows, json_values
 from duban.errors import NotFoundError, UsageError
 from duban.manifest import Manifest, dumps, manifest_path, sha256_file
 from duban.reports.period import Period
 from duban.reports.source import unit_known
-from duban.storage.tables import AUDIT, CASE_UNITS, CASES, WORKFLOW_VERSIONS
+from duban.storage.audit_reader import BATCH, AuditEvents, batch_from_rows
+from duban.storage.repository import bind, run
+from duban.storage.tables import AUDIT, CASES, WORKFLOW_VERSIONS
 
 FORMATS = ("csv", "jsonl", "xlsx")
 COLUMNS = [
@@ -41,11 +50,8 @@ COLUMNS = [
     ("action", "动作"), ("trigger", "操作"), ("from_state", "原状态"), ("to_state", "新状态"),
     ("note", "说明"), ("data", "数据"), ("prev_hash", "前一哈希"), ("hash", "哈希"),
 ]
-SEQ, AT, DATA, PREV_HASH, HASH = 0, 2, 10, 11, 12  # positions in an exported row
 Row = Sequence[Any]  # one event: its values in COLUMNS order
-PROGRESS_STEP = 1000  # rows between progress updates
 WIDTH_SAMPLE = 1000  # rows an XLSX's column widths are fitted to (they precede the rows in the file)
-BATCH = 5000
 
 
 # -- what to export ------------------------------------------------------------------
@@ -68,20 +74,25 @@ class AuditFilter:
         return {"case_id": self.case_id, "unit": self.unit, "workflow": self.workflow,
                 "since": span["start"], "until": span["end"]}
 
-    def statement(self) -> Select[Any]:
-        """The events' `COLUMNS`, in sequence order."""
-        stmt = select(*(AUDIT.c[k] for k, _ in COLUMNS)).order_by(AUDIT.c.seq)
+    def where(self, dialect: Dialect) -> tuple[str, list[Any]]:
+        """The filter as SQL over ``audit_events`` (``?`` placeholders) and its values, instants
+        bound as the ``at`` column binds them."""
+        clauses: list[str] = []
+        params: list[Any] = []
         if self.case_id is not None:
-            stmt = stmt.where(AUDIT.c.case_id == self.case_id)
+            clauses.append("case_id = ?")
+            params.append(self.case_id)
         if self.unit is not None:
-            stmt = stmt.where(AUDIT.c.case_id.in_(select(CASE_UNITS.c.case_id).where(CASE_UNITS.c.unit == self.unit)))
+            clauses.append("case_id IN (SELECT case_id FROM case_units WHERE unit = ?)")
+            params.append(self.unit)
         if self.workflow is not None:
-            stmt = stmt.where(AUDIT.c.case_id.in_(select(CASES.c.id).where(CASES.c.workflow == self.workflow)))
-        if self.period.start is not None:
-            stmt = stmt.where(AUDIT.c.at >= self.period.start)
-        if self.period.end is not None:
-            stmt = stmt.where(AUDIT.c.at < self.period.end)
-        return stmt
+            clauses.append("case_id IN (SELECT id FROM cases WHERE workflow = ?)")
+            params.append(self.workflow)
+        for op, instant in ((">=", self.period.start), ("<", self.period.end)):
+            if instant is not None:
+                clauses.append(f"at {op} ?")
+                params.extend(bind(dialect, AUDIT, ["at"], [instant]))
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
     def check(self, conn: Connection) -> None:
         """NotFoundError (exit 3) for a case, unit or workflow the database does not know."""
@@ -97,13 +108,19 @@ class AuditFilter:
 
 def count_events(conn: Connection, f: AuditFilter) -> int:
     """How many events an export will hold (for the progress bar)."""
-    return int(conn.execute(select(func.count()).select_from(f.statement().order_by(None).subquery())).scalar_one())
+    where, params = f.where(conn.dialect)
+    cursor = run(conn, f"SELECT count(*) FROM audit_events{where}", params)
+    try:
+        return int(cursor.fetchone()[0])
+    finally:
+        cursor.close()
 
 
-def stream_events(conn: Connection, f: AuditFilter) -> Iterator[Row]:
-    """The filtered events in sequence order as tuples in `COLUMNS` order, fetched in batches
-    (a server-side cursor on PostgreSQL)."""
-    yield from conn.execution_options(stream_results=True, yield_per=BATCH).execute(f.statement())
+def stream_events(conn: Connection, f: AuditFilter) -> AuditEvents:
+    """The filtered events in sequence order, read in batches straight from the driver's cursor
+    (a server-side cursor on PostgreSQL); `export_events` writes them a batch at a time."""
+    where, params = f.where(conn.dialect)
+    return AuditEvents(conn, where, params)
 
 
 def chain_head(conn: Connection) -> dict[str, Any] | None:
@@ -156,30 +173,42 @@ class _Tally:
 
     def __init__(self, progress: Callable[[int], Any] | None) -> None:
         self.rows = 0
-        self.first: Row | None = None
-        self.last: Row | None = None
+        self.first: tuple[Any, Any] | None = None  # (seq, prev_hash) of the first event
+        self.last: tuple[Any, Any] | None = None  # (seq, hash) of the last
         self._progress = progress
 
-    def watch(self, events: Iterable[Row]) -> Iterator[Row]:
-        for e in events:
+    def watch(self, batches: Iterable[EventBatch]) -> Iterator[EventBatch]:
+        for b in batches:
+            if not len(b):
+                continue
             if self.first is None:
-                self.first = e
-            self.last = e
-            self.rows += 1
-            if self._progress is not None and self.rows % PROGRESS_STEP == 0:
-                self._progress(PROGRESS_STEP)
-            yield e
+                self.first = (b.seq[0], b.prev_hash[0])
+            self.last = (b.seq[-1], b.hash[-1])
+            yield b
+            self.rows += len(b)
+            if self._progress is not None:
+                self._progress(len(b))
+
+
+def _batches(events: Iterable[Row] | AuditEvents, instants: bool) -> Generator[EventBatch]:
+    if isinstance(events, AuditEvents):
+        yield from events.batches(instants=instants)
+        return
+    rows = iter(events)
+    while chunk := list(islice(rows, BATCH)):
+        yield batch_from_rows(chunk, instants)
 
 
 def export_events(
-    events: Iterable[Row], fmt: str, path: str | Path, tz: tzinfo, *, created_at: datetime,
+    events: Iterable[Row] | AuditEvents, fmt: str, path: str | Path, tz: tzinfo, *, created_at: datetime,
     filters: dict[str, Any] | None = None, whole_chain: bool = False, chain_head: dict[str, Any] | None = None,
     progress: Callable[[int], Any] | None = None,
 ) -> Manifest:
     """Write events to ``path`` in ``fmt`` and the manifest beside it; returns the manifest.
 
     Args:
-        events: the events in sequence order, values in `COLUMNS` order (each read once, never kept).
+        events: the events in sequence order: `stream_events` (read a batch at a time), or
+            rows of values in `COLUMNS` order as Core reads them (each read once, never kept).
         fmt: csv, jsonl or xlsx.
         path: the export file; its folder must exist and be writable.
         tz: the office's zone (CSV and XLSX show local time).
@@ -192,74 +221,128 @@ def export_events(
     target = check_output(path)
     tally = _Tally(progress)
     with atomic_files(target, manifest_path(target)) as (tmp, tmp_manifest):
-        _WRITERS[fmt](tally.watch(events), tmp, tz)
+        batches = _batches(events, instants=fmt != "jsonl")
+        try:
+            _WRITERS[fmt](tally.watch(batches), tmp, tz)
+        finally:  # on a failure too: the database cursor closes now, not when collected
+            batches.close()
         first, last = tally.first, tally.last
         manifest = Manifest(
             file=target.name, format=fmt, created_at=created_at.astimezone(tz).isoformat(),
             filters=filters or {}, whole_chain=whole_chain, rows=tally.rows,
-            first_seq=first[SEQ] if first else None, last_seq=last[SEQ] if last else None,
-            first_prev_hash=first[PREV_HASH] if first else None, last_hash=last[HASH] if last else None,
+            first_seq=first[0] if first else None, last_seq=last[0] if last else None,
+            first_prev_hash=first[1] if first else None, last_hash=last[1] if last else None,
             chain_head=chain_head, sha256=sha256_file(tmp),
         )
         tmp_manifest.write_text(dumps(manifest), encoding="utf-8")
-    if progress is not None and tally.rows % PROGRESS_STEP:
-        progress(tally.rows % PROGRESS_STEP)
     return manifest
 
 
-def _text(value: str | None) -> str:
-    return "null" if value is None else encode_basestring(value)
+# JSONL: every hashed field and the hash, ``at`` in the chain's form, ``data`` compact in its
+# stored key order; `duban.manifest.verify_export` re-hashes each line.
+_JSONL = JsonRows([("seq", "int"), ("case_id", "int"), ("at", "text"), ("actor", "text"), ("role", "text"),
+                   ("action", "text"), ("trigger", "text"), ("from_state", "text"), ("to_state", "text"),
+                   ("note", "text"), ("data", "json"), ("prev_hash", "text"), ("hash", "text")], end="\n")
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_DATA_TEXT = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode  # json.dumps(data, ensure_ascii=False, sort_keys=True)
 
 
-def jsonl_line(e: Row, encode: Callable[[Any], str]) -> str:
-    """One event as a JSON line: every hashed field and the hash, ``at`` in the chain's form.
-
-    Built field by field (a third faster than encoding a dict); `verify_export` re-hashes it.
-    """
-    seq, case_id, at, actor, role, action, trigger, from_state, to_state, note, data, prev_hash, hash_ = e
-    return (
-        f'{{"seq":{seq},"case_id":{"null" if case_id is None else int(case_id)},"at":"{format_instant(at)}",'
-        f'"actor":{_text(actor)},"role":{_text(role)},"action":{_text(action)},"trigger":{_text(trigger)},'
-        f'"from_state":{_text(from_state)},"to_state":{_text(to_state)},"note":{_text(note)},'
-        f'"data":{encode(data)},"prev_hash":{_text(prev_hash)},"hash":{_text(hash_)}}}\n'
-    )
+def jsonl_lines(b: EventBatch) -> str:
+    """The batch's events as JSON lines, one object per event (see `_JSONL`)."""
+    return "".join(_JSONL.rows([b.seq, b.case_id, b.at, b.actor, b.role, b.action, b.trigger, b.from_state,
+                                b.to_state, b.note, json_values(b.data, _COMPACT), b.prev_hash, b.hash]))
 
 
-def _write_jsonl(events: Iterable[Row], path: Path, tz: tzinfo) -> None:
-    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+def _write_jsonl(batches: Iterable[EventBatch], path: Path, tz: tzinfo) -> None:
     with open(path, "w", encoding="utf-8", newline="") as fh:
-        write = fh.write
-        for e in events:
-            write(jsonl_line(e, encode))
+        for b in batches:
+            fh.write(jsonl_lines(b))
 
 
-def _data_text(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, sort_keys=True)
+def _data_texts(b: EventBatch) -> list[str]:
+    """``data`` as CSV and XLSX show it: key-sorted JSON, Chinese as is."""
+    return json_values(b.data, _DATA_TEXT, ", ")
 
 
-def _write_csv(events: Iterable[Row], path: Path, tz: tzinfo) -> None:
+class CsvRows:
+    """CSV lines as `csv.writer` (the excel dialect) writes them, a batch at a time.
+
+    A field is quoted when it holds a comma, a quote or a line break, its quotes doubled;
+    None is empty. A column is written as it is when none of its values needs quoting, all
+    quoted (one replace over the whole column) when all do, and value by value otherwise;
+    then each line is one ``%`` format. A column of other values (floats, booleans …) sends
+    the batch to `csv.writer` itself."""
+
+    def __init__(self) -> None:
+        self._templates: dict[tuple[bool, ...], str] = {}
+
+    def rows(self, columns: Sequence[Sequence[Any]]) -> str:
+        """The batch's lines; ``columns`` one per field."""
+        quoted: list[bool] = []
+        ready: list[Sequence[Any]] = []
+        for values in columns:
+            kinds = set(map(type, values))
+            if not kinds <= {str, int, type(None)} or (str in kinds and int in kinds):
+                return self._by_csv_module(columns)
+            if type(None) in kinds:
+                values = list(map(_EMPTY.get, values, values))
+            if str not in kinds:
+                quoted.append(False)
+                ready.append(values)
+                continue
+            joined = "".join(values)
+            if not _CSV_SPECIAL.search(joined):
+                quoted.append(False)
+                ready.append(values)
+            elif all(map(_CSV_SPECIAL.search, values)) and "\x1f" not in joined:
+                quoted.append(True)
+                ready.append("\x1f".join(values).replace('"', '""').split("\x1f"))
+            else:
+                quoted.append(False)
+                ready.append([f'"{v.replace(chr(34), 2 * chr(34))}"' if _CSV_SPECIAL.search(v) else v for v in values])
+        key = tuple(quoted)
+        template = self._templates.get(key)
+        if template is None:
+            template = self._templates[key] = ",".join('"%s"' if q else "%s" for q in key) + "\r\n"
+        return "".join(map(template.__mod__, zip(*ready, strict=True)))
+
+    @staticmethod
+    def _by_csv_module(columns: Sequence[Sequence[Any]]) -> str:
+        buffer = io.StringIO()
+        csv.writer(buffer).writerows(zip(*columns, strict=True))
+        return buffer.getvalue()
+
+
+_CSV_SPECIAL = re.compile(r'[,"\r\n]')  # what makes the excel dialect quote a field
+_EMPTY = {None: ""}
+
+
+def _write_csv(batches: Iterable[EventBatch], path: Path, tz: tzinfo) -> None:
+    local = methodcaller("astimezone", tz)
+    lines = CsvRows()
     with open(path, "w", encoding="utf-8", newline="") as fh:
         fh.write("\ufeff")
-        writer = csv.writer(fh)
-        writer.writerow([h for _, h in COLUMNS])
-        for e in events:
-            row = ["" if v is None else v for v in e]
-            row[AT], row[DATA] = e[AT].astimezone(tz).isoformat(), _data_text(e[DATA])
-            writer.writerow(row)
+        fh.write(lines.rows([[h] for _, h in COLUMNS]))
+        for b in batches:
+            assert b.instants is not None
+            at = list(map(datetime.isoformat, map(local, b.instants)))
+            fh.write(lines.rows([b.seq, b.case_id, at, b.actor, b.role, b.action, b.trigger, b.from_state,
+                                 b.to_state, b.note, _data_texts(b), b.prev_hash, b.hash]))
 
 
-def _write_xlsx(events: Iterable[Row], path: Path, tz: tzinfo) -> None:
+def _write_xlsx(batches: Iterable[EventBatch], path: Path, tz: tzinfo) -> None:
     from duban.reports.render import XlsxBook
 
-    def values(e: Row) -> list[Any]:
-        row = list(e)
-        row[AT], row[DATA] = e[AT].astimezone(tz).replace(tzinfo=None), _data_text(e[DATA])
-        return row
+    def rows(b: EventBatch) -> Iterator[Sequence[Any]]:
+        assert b.instants is not None
+        at = [v.astimezone(tz).replace(tzinfo=None) for v in b.instants]
+        return zip(b.seq, b.case_id, at, b.actor, b.role, b.action, b.trigger, b.from_state, b.to_state, b.note,
+                   _data_texts(b), b.prev_hash, b.hash, strict=True)
 
     with XlsxBook.open(path) as book:
-        book.sheet("审计日志", COLUMNS, (values(e) for e in events), sample=WIDTH_SAMPLE)
+        book.sheet("审计日志", COLUMNS, chain.from_iterable(map(rows, batches)), sample=WIDTH_SAMPLE)
 
 
-_WRITERS: dict[str, Callable[[Iterable[Row], Path, tzinfo], None]] = {
+_WRITERS: dict[str, Callable[[Iterable[EventBatch], Path, tzinfo], None]] = {
     "jsonl": _write_jsonl, "csv": _write_csv, "xlsx": _write_xlsx,
 }

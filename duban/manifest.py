@@ -18,18 +18,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from duban.engine.audit import GENESIS, HASHED_FIELDS, event_hash
+from duban.engine.audit import GENESIS, HASHED_FIELDS, batch_hashes, batch_of, event_hash, scan_json
 from duban.errors import IntegrityError, NotFoundError
 
 MANIFEST_VERSION = 1
 SUFFIX = ".manifest.json"
 _CHUNK = 1 << 20
 _FIELDS = (*HASHED_FIELDS, "hash")
+_FIELD_SET = frozenset(_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -169,28 +170,63 @@ def verify_export(export: str | Path) -> ExportCheck:
         return check
     with open(export, "rb") as fh:
         digest = hashlib.sha256()
-        check = _check_lines(_hashing(fh, digest), manifest, ExportCheck(str(export), "events"))
+        check = _check_lines(_read_lines(fh, digest), manifest, ExportCheck(str(export), "events"))
         if check.ok:
             check.problem = _compare_manifest(check, manifest, digest.hexdigest())
     return check
 
 
-def _hashing(lines: Iterable[bytes], digest: Any) -> Iterable[bytes]:
-    for raw in lines:
-        digest.update(raw)
-        yield raw
+Parsed = tuple[dict[str, Any] | None, str | None, str | None]  # (record, problem, the record's hash)
 
 
-def _check_lines(lines: Iterable[bytes], m: Manifest, check: ExportCheck) -> ExportCheck:
+def _read_lines(fh: Any, digest: Any) -> Iterator[Parsed]:
+    """Each line parsed, with its event's hash; read ``_CHUNK`` bytes of lines at a time, every
+    byte also going into ``digest``. The hashes of a chunk's events are worked out together
+    (`batch_hashes`); should that fail, each is left for `_check_lines` to work out in turn."""
+    while chunk := fh.readlines(_CHUNK):
+        digest.update(b"".join(chunk))
+        parsed = _parse_chunk(chunk)
+        good = [record for record, problem in parsed if problem is None and record is not None]
+        try:
+            hashes: list[str | None] = list(batch_hashes(batch_of(good)))
+        except Exception:  # met again, in order, by event_hash
+            hashes = [None] * len(good)
+        found = iter(hashes)
+        for record, problem in parsed:
+            yield record, problem, next(found) if problem is None else None
+
+
+def _parse_chunk(chunk: list[bytes]) -> list[tuple[dict[str, Any] | None, str | None]]:
+    """`_parse` of each line. A line that is UTF-8 and one whole JSON value is decoded by the json
+    scanner straight from the chunk's text (what `json.loads` of its bytes returns); any other
+    line goes through `_parse` itself."""
+    try:
+        texts = b"".join(chunk).decode().split("\n")
+    except UnicodeDecodeError:
+        return [_parse(raw) for raw in chunk]
+    if texts and not texts[-1]:
+        texts.pop()  # after the last newline
+    if len(texts) != len(chunk):
+        return [_parse(raw) for raw in chunk]
+    out = []
+    for raw, text in zip(chunk, texts, strict=True):
+        try:
+            record, end = scan_json(text, 0)
+        except (StopIteration, ValueError):
+            end = -1
+        out.append(_check_record(record) if end == len(text) else _parse(raw))
+    return out
+
+
+def _check_lines(lines: Iterable[Parsed], m: Manifest, check: ExportCheck) -> ExportCheck:
     """Walk the events; stop at the first that does not verify."""
     prev_seq: int | None = None
     prev_hash = GENESIS if m.whole_chain else m.first_prev_hash
-    for line, raw in enumerate(lines, 1):
-        record, problem = _parse(raw)
+    for line, (record, problem, hashed) in enumerate(lines, 1):
         seq = record.get("seq") if record else None
         if problem is None:
             assert record is not None and isinstance(seq, int)
-            problem = _link_problem(record, seq, prev_seq, prev_hash, m)
+            problem = _link_problem(record, seq, prev_seq, prev_hash, m, hashed)
         if problem is not None:
             check.problem, check.line, check.seq = problem, line, seq if isinstance(seq, int) else None
             return check
@@ -205,19 +241,25 @@ def _parse(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
         record = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError):
         return None, "not a valid JSON event (the line was cut short or edited)"
+    return _check_record(record)
+
+
+def _check_record(record: Any) -> tuple[dict[str, Any] | None, str | None]:
     if not isinstance(record, dict):
         return None, "not a JSON object"
-    missing = [f for f in _FIELDS if f not in record]
-    if missing:
+    if not record.keys() >= _FIELD_SET:
+        missing = [f for f in _FIELDS if f not in record]
         return record, f"lacks {', '.join(missing)} (every hashed field must be kept)"
     if not isinstance(record["seq"], int) or isinstance(record["seq"], bool):
         return record, "its sequence number is not a whole number"
     return record, None
 
 
-def _link_problem(record: dict[str, Any], seq: int, prev_seq: int | None, prev_hash: str | None, m: Manifest) -> str | None:
-    """Why this event does not follow the one before it (or start the file), or None."""
-    if event_hash(record) != record["hash"]:
+def _link_problem(record: dict[str, Any], seq: int, prev_seq: int | None, prev_hash: str | None, m: Manifest,
+                  hashed: str | None = None) -> str | None:
+    """Why this event does not follow the one before it (or start the file), or None; ``hashed``
+    is the event's hash when already worked out."""
+    if (event_hash(record) if hashed is None else hashed) != record["hash"]:
         return "its content does not match its hash (the event was edited)"
     if prev_seq is None:
         if seq != m.first_seq:

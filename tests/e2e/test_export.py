@@ -330,22 +330,25 @@ class TestBadInput:
         assert not (tmp_path / "x.jsonl").exists()
 
     def test_failure_half_way_leaves_no_file(self, history: Duban, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        """The disk fills up after three rows: the error surfaces, and neither file nor manifest remains."""
+        """The disk fills up after the first three rows: the error surfaces, and neither file nor manifest remains."""
         import duban.exporting
+        import duban.storage.audit_reader
 
-        real, written = duban.exporting.jsonl_line, []
+        real, written = duban.exporting.jsonl_lines, []
 
-        def failing(e: Any, encode: Any) -> str:
-            if len(written) == 3:
+        def failing(batch: Any) -> str:
+            if written:
                 raise OSError(28, "No space left on device")
-            written.append(e)
-            return real(e, encode)
+            written.append(len(batch))
+            return real(batch)
 
-        monkeypatch.setattr(duban.exporting, "jsonl_line", failing)
+        monkeypatch.setattr(duban.storage.audit_reader, "BATCH", 3)  # read three events at a time
+        monkeypatch.setattr(duban.exporting, "jsonl_lines", failing)
         folder = tmp_path / "out"
         folder.mkdir()
         with pytest.raises(OSError, match="No space left"):
             history("audit", "export", "--format", "jsonl", "--out", str(folder / "audit.jsonl"))
+        assert written == [3]
         assert files(folder) == []
 
     def test_failed_export_keeps_the_previous_one(self, history: Duban, tmp_path: Path) -> None:

@@ -192,3 +192,60 @@ class TestMissingOrBrokenFiles:
         manifest_path(whole).write_text('{"rows": 10}', encoding="utf-8")
         with pytest.raises(IntegrityError, match=r"missing .*sha256"):
             verify_export(whole)
+
+
+def line_by_line(path: Path) -> tuple[Any, ...]:
+    """The check as it was made line by line (json.loads, then event_hash), for comparison."""
+    from duban.manifest import _FIELDS, read_manifest
+
+    m = read_manifest(path)
+    prev_seq, prev_hash, rows, last = None, GENESIS if m.whole_chain else m.first_prev_hash, 0, (None, None)
+    for line, raw in enumerate(path.read_bytes().split(b"\n")[:-1] if path.read_bytes().endswith(b"\n")
+                               else path.read_bytes().split(b"\n"), 1):
+        try:
+            e = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return ("not a valid JSON event", line, None)
+        if not isinstance(e, dict) or any(f not in e for f in _FIELDS) or type(e["seq"]) is not int:
+            return ("malformed", line, e.get("seq") if isinstance(e, dict) and type(e.get("seq")) is int else None)
+        seq = e["seq"]
+        if event_hash(e) != e["hash"]:
+            return ("does not match its hash", line, seq)
+        if prev_seq is not None and (seq <= prev_seq or (seq == prev_seq + 1 and e["prev_hash"] != prev_hash)):
+            return ("link", line, seq)
+        prev_seq, prev_hash, rows, last = seq, e["hash"], rows + 1, (seq, e["hash"])
+    return ("ok", rows, last)
+
+
+def as_tuple(path: Path) -> tuple[Any, ...]:
+    check = verify_export(path)
+    if check.line is None:
+        return ("ok", check.rows, (check.last_seq, check.last_hash))
+    problem = str(check.problem)
+    malformed = ("not a JSON object", "lacks", "not a whole number")
+    kind = next((k for k in ("not a valid JSON event", "does not match its hash") if k in problem),
+                "malformed" if any(k in problem for k in malformed) else "link")
+    return (kind, check.line, check.seq)
+
+
+AWKWARD_LINES = {
+    "invalid UTF-8 in a line": lambda b: b.replace("第5次".encode(), b"\xff\xfe", 1),
+    "Windows line ends": lambda b: b.replace(b"\n", b"\r\n"),
+    "spaces around a line": lambda b: b.replace(b'{"seq": 3', b'  {"seq": 3', 1).replace(b'}\n{"seq": 4', b'} \t\n{"seq": 4', 1),
+    "a byte-order mark": lambda b: b"\xef\xbb\xbf" + b,
+    "U+2028 in a note": lambda b: b.replace("第2次".encode(), "第2\u2028次".encode(), 1),
+    "a blank line": lambda b: b.replace(b'\n{"seq": 6', b'\n\n{"seq": 6', 1),
+    "a line that is an array": lambda b: b.replace(b"\n", b"\n[1, 2]\n", 1),
+    "a NUL byte": lambda b: b.replace(b'{"seq": 7', b'{"seq": 7\x00', 1),
+    "a sequence number as text": lambda b: b.replace(b'{"seq": 8,', b'{"seq": "8",', 1),
+    "a field removed": lambda b: b.replace(b', "role": "office"', b"", 1),
+    "no newline at the end": lambda b: b[:-1],
+    "two values on a line": lambda b: b.replace(b"}\n", b"} {}\n", 1),
+}
+
+
+@pytest.mark.parametrize("edit", list(AWKWARD_LINES))
+def test_chunked_check_answers_as_line_by_line(whole: Path, edit: str) -> None:
+    """However a line is damaged, the chunked check names the same line and event as a line-by-line one."""
+    whole.write_bytes(AWKWARD_LINES[edit](whole.read_bytes()))
+    assert as_tuple(whole) == line_by_line(whole)
