@@ -24,18 +24,18 @@ import os
 import re
 import secrets
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from itertools import chain, islice
-from operator import methodcaller
+from itertools import chain, islice, repeat
+from operator import contains, methodcaller
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, select
 from sqlalchemy.engine import Dialect
 
-from duban.engine.audit import EventBatch, JsonRows, json_values
+from duban.engine.audit import EventBatch, JsonRows, json_values, paused_gc
 from duban.errors import NotFoundError, UsageError
 from duban.manifest import Manifest, dumps, manifest_path, sha256_file
 from duban.reports.period import Period
@@ -223,7 +223,9 @@ def export_events(
     with atomic_files(target, manifest_path(target)) as (tmp, tmp_manifest):
         batches = _batches(events, instants=fmt != "jsonl")
         try:
-            _WRITERS[fmt](tally.watch(batches), tmp, tz)
+            # CSV and JSONL make no reference cycles (see `paused_gc`); openpyxl's objects may
+            with paused_gc() if fmt != "xlsx" else nullcontext():
+                _WRITERS[fmt](tally.watch(batches), tmp, tz)
         finally:  # on a failure too: the database cursor closes now, not when collected
             batches.close()
         first, last = tally.first, tally.last
@@ -291,10 +293,10 @@ class CsvRows:
                 ready.append(values)
                 continue
             joined = "".join(values)
-            if not _CSV_SPECIAL.search(joined):
+            if not _needs_quotes(joined):
                 quoted.append(False)
                 ready.append(values)
-            elif all(map(_CSV_SPECIAL.search, values)) and "\x1f" not in joined:
+            elif all(map(contains, values, repeat('"'))) and "\x1f" not in joined:  # JSON data, typically
                 quoted.append(True)
                 ready.append("\x1f".join(values).replace('"', '""').split("\x1f"))
             else:
@@ -314,6 +316,10 @@ class CsvRows:
 
 
 _CSV_SPECIAL = re.compile(r'[,"\r\n]')  # what makes the excel dialect quote a field
+
+
+def _needs_quotes(text: str) -> bool:
+    return "," in text or '"' in text or "\n" in text or "\r" in text
 _EMPTY = {None: ""}
 
 

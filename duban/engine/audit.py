@@ -16,9 +16,11 @@ walks plain records, only when something in it does not verify — to name that 
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
@@ -295,13 +297,32 @@ def verify_chain(
         return state.count, state.last, state.broken
     batches = records.batches()
     try:
-        for batch in batches:
-            if not state.take(batch):  # something in it does not verify: find and name it
-                state.walk(batch.records())
-            if state.broken is not None:
-                break
+        with paused_gc():
+            for batch in batches:
+                if not state.take(batch):  # something in it does not verify: find and name it
+                    state.walk(batch.records())
+                if state.broken is not None:
+                    break
     finally:  # stopped early or failed: the source's cursor closes now
         close = getattr(batches, "close", None)
         if close is not None:
             close()
     return state.count, state.last, state.broken
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """The cyclic garbage collector paused for a bulk pass over batches.
+
+    A pass makes no reference cycles (rows, columns, strings: reference counting frees them
+    all), but every batch outlives enough allocations to be promoted to the oldest
+    generation, so the collector keeps running full collections over every object the
+    process holds (SQLAlchemy's included): about a tenth of `audit verify`'s time over a
+    million events. Collection resumes when the pass ends."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

@@ -259,3 +259,24 @@ class TestVerifyInBatches:
 
 def test_every_hashed_field_is_in_a_batch() -> None:
     assert set(HASHED_FIELDS) < set(EventBatch.__dataclass_fields__)
+
+
+def test_the_collector_is_paused_only_while_verifying() -> None:
+    """verify_chain pauses the cyclic collector over the batches and turns it back on, even after an error."""
+    import gc
+
+    seen: list[bool] = []
+
+    class Watching(Batched):
+        def batches(self) -> Iterator[EventBatch]:
+            for b in super().batches():
+                seen.append(gc.isenabled())
+                yield b
+
+    events = chain()
+    assert verify_chain(Watching(events, 5))[2] is None
+    unencodable(events)
+    with pytest.raises(TypeError):
+        verify_chain(Watching(events, 5))
+    assert seen and not any(seen)
+    assert gc.isenabled()
