@@ -53,7 +53,11 @@ class TimerRow(SQLModel, table=True):
     """A durable timer: one rung of one deadline's ladder on one case."""
 
     __tablename__ = "timers"
-    __table_args__ = (Index("ix_timers_status_due_at", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_timers_status_due_at", "status", "due_at"),  # what is due: the sweep's claim
+        Index("ix_timers_case_id_due_at", "case_id", "due_at"),  # what is due on these cases (status left out:
+        # claiming and firing change it, and would then rewrite this index too)
+    )
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="cases.id", index=True)
     deadline: str

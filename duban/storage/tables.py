@@ -123,7 +123,9 @@ TIMERS = Table(
     _optional("claimed_by", String),
     _optional("lease_until", UTCDateTime()),
     _optional("fired_at", UTCDateTime()),
-    Index("ix_timers_status_due_at", "status", "due_at"),
+    Index("ix_timers_status_due_at", "status", "due_at"),  # what is due: the sweep's claim
+    Index("ix_timers_case_id_due_at", "case_id", "due_at"),  # what is due on these cases (status left out:
+    # claiming and firing change it, and would then rewrite this index too)
 )
 
 # One link of the audit chain. Append-only: never updated, never deleted.
