@@ -7,13 +7,15 @@ restart loses nothing and several processes can share one PostgreSQL database
 
 1. claim a batch of due timers, oldest first (`duban.storage.claims.claim`: row locks with
    ``SKIP LOCKED`` and a lease), in one short transaction;
-2. fire each claimed timer in its own transaction (`fire_claimed`): lock the case row,
-   fire any earlier unfired timer of that case first, mark the timer fired only if it is
-   still this node's claim, and commit the firing, its case change, audit events and
-   notices together. A timer therefore fires exactly once, whoever claimed it and
-   whichever node died in between.
+2. fire the batch a chunk at a time, one transaction per chunk (`fire_chunk`): lock the
+   chunk's case rows in case-id order; per timer, fire any earlier unfired timer of its
+   case first, mark the timer fired only if it is still this node's claim, and fire it;
+   then commit the firings, the case changes, audit events and notices together. A timer
+   therefore fires exactly once, whoever claimed it and whichever node died in between.
+   A chunk that fails is rolled back and fired again one timer per transaction
+   (`fire_claimed`), so only the timer at fault fails.
 
-Stopping (SIGTERM, SIGINT) lets the timer being fired commit, gives back the rest of the
+Stopping (SIGTERM, SIGINT) lets the chunk being fired commit, gives back the rest of the
 batch and exits. The sweep asks ``app.clock`` for the time, so ``--now`` pins it.
 """
 

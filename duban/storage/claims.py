@@ -1,7 +1,7 @@
 """Timer claims and scheduler nodes, in SQLAlchemy Core (SPEC §6.3, LIBRARIES.md §2.3).
 
 A node *claims* a batch of due timers (status ``claimed``, ``claimed_by`` = node,
-``lease_until`` = now + lease) in one short transaction, then fires each in its own
+``lease_until`` = now + lease) in one short transaction, then fires them a chunk per
 transaction. On PostgreSQL the claim selects with ``FOR UPDATE SKIP LOCKED``, so nodes
 claiming at the same moment take disjoint batches without waiting for one another; on
 SQLite the same statement runs under ``BEGIN IMMEDIATE``, which serialises writers.
