@@ -46,12 +46,17 @@ def format_instant(at: datetime) -> str:
     return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
+# The canonical JSON encoder: what json.dumps(…, sort_keys=True, ensure_ascii=False,
+# separators=(",", ":")) builds afresh for each call, built once.
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode
+
+
 def canonical(record: Mapping[str, Any]) -> bytes:
     """The bytes that are hashed: the hashed fields as compact, key-sorted UTF-8 JSON."""
     body = {k: record[k] for k in HASHED_FIELDS}
     if isinstance(body["at"], datetime):
         body["at"] = format_instant(body["at"])
-    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+    return _CANONICAL(body).encode()
 
 
 def event_hash(record: Mapping[str, Any]) -> str:
@@ -112,8 +117,6 @@ def batch_of(records: Sequence[Mapping[str, Any]]) -> EventBatch:
 
 
 _NULL = {None: "null"}
-# exactly the encoder `canonical` runs (json.dumps builds this one for each call)
-_CANONICAL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode
 _SENTINEL = "\x00duban:next\x00"  # its JSON text never occurs inside an encoded value: control characters are escaped
 _sha256 = hashlib.sha256
 _hexdigest = type(hashlib.sha256()).hexdigest
