@@ -94,6 +94,7 @@ class SweepResult:
     failed: int = 0  # left claimed until the lease runs out (or the node stops), then retried
     released: int = 0  # given back unfired because a stop was requested
     lines: list[str] = field(default_factory=list)
+    keep_lines: bool = True  # False for the daemon's sweeps: nobody reads them, and a catch-up may fire millions
     stopped: bool = False
     seconds: float = 0.0
 
@@ -265,17 +266,18 @@ class Scheduler:
     def _job(self) -> None:
         # Runs in APScheduler's worker thread: contextvars do not follow, so sweep() binds its own.
         try:
-            self.sweep()
+            self.sweep(keep_lines=False)
         except Exception as exc:  # e.g. the database is down: the next interval retries
             log.error("sweep.failed", node=self.config.node, reason=str(exc), error=type(exc).__name__,
                       traceback=None if isinstance(exc, DubanError) else traceback.format_exc())
 
     # -- sweeping ----------------------------------------------------------------------
-    def sweep(self) -> SweepResult:
-        """Claim and fire batches until nothing due is left (or a stop is requested)."""
+    def sweep(self, keep_lines: bool = True) -> SweepResult:
+        """Claim and fire batches until nothing due is left (or a stop is requested); with
+        `keep_lines`, the result lists what fired (`--once` and `duban tick` print it)."""
         node = self.config.node
         started = time.perf_counter()
-        result = SweepResult(node, self.app.clock.now())
+        result = SweepResult(node, self.app.clock.now(), keep_lines=keep_lines)
         with structlog.contextvars.bound_contextvars(node=node):
             engine = self._engine()
             while not self._stop.is_set():
@@ -364,7 +366,8 @@ class Scheduler:
                          reason="no longer claimed by this node (fired, taken over or cancelled)")
         for f in fired:
             result.fired += 1
-            result.lines.extend(f.lines)
+            if result.keep_lines:
+                result.lines.extend(f.lines)
             if verbose:
                 log.info("timer.fired", case_id=f.timer.case_id, timer_id=f.timer.id, deadline=f.timer.deadline,
                          rung=f.timer.rung, due_at=f.timer.due_at.isoformat(),

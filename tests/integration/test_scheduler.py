@@ -37,6 +37,7 @@ LATER = OPENED + timedelta(days=40)
 LEASE = 60
 CASES = 20
 TOTAL = CASES * RUNG_COUNT  # timers of CASES freshly opened supervision cases (100)
+TOTAL_OF_TWO = 2 * RUNG_COUNT
 
 
 def status(url: str, tmp: Path, now: str, *extra: str) -> dict[str, object]:
@@ -254,6 +255,30 @@ class TestRetries:
         assert calls == [RUNG_COUNT] + [1] * (RUNG_COUNT + 1)  # one chunk, then each timer alone, the first twice
         assert (result.fired, result.failed) == (RUNG_COUNT, 0)
         assert_fired_exactly_once(sqlite_url, RUNG_COUNT)
+
+
+class TestDaemonSweeps:
+    def test_a_daemon_sweep_keeps_no_lines_a_one_off_sweep_lists_them(self, sqlite_url: str) -> None:
+        """The daemon's sweeps (`keep_lines=False`) fire as a one-off sweep does but keep no list of
+        what fired (a catch-up may fire millions); `--once` and `tick` get the list they print."""
+        from duban.app import App
+        from duban.clock import ManualClock
+        from duban.scheduler import Config, Scheduler
+        from duban.storage.database import Database
+
+        seed(sqlite_url, 2)
+        db = Database(sqlite_url)
+        try:
+            clock = ManualClock(OPENED + timedelta(days=3))  # the two sign-for rungs only
+            node = Scheduler(App(db, clock, TZ), Config(node="d", interval=10, batch=10, chunk=10, lease=LEASE))
+            daemon = node.sweep(keep_lines=False)
+            clock.set(LATER)
+            once = node.sweep()
+        finally:
+            db.dispose()
+        assert (daemon.fired, daemon.lines) == (2, [])
+        assert once.fired == TOTAL_OF_TWO - 2 and len(once.lines) >= once.fired
+        assert_fired_exactly_once(sqlite_url, TOTAL_OF_TWO)
 
 
 class TestCommandLine:
