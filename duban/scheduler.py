@@ -123,7 +123,7 @@ def fire_chunk(app: App, engine: Engine, timers: Sequence[DueTimer], node: str, 
         # The common case is marked fired in one statement: a case's first timer in the chunk
         # with nothing earlier left unfired. The others are marked one by one as they come.
         alone = _alone(timers, unfired)
-        marked = claims.mark_fired(conn, alone, node, now)
+        marked = claims.mark_fired(conn, sorted(alone), node, now)
         batch = repo.Batch(conn)
         changed: set[int] = set()  # cases a firing in this chunk changed: their timers are read again
         done: list[list[Fired]] = []
@@ -147,15 +147,15 @@ def fire_chunk(app: App, engine: Engine, timers: Sequence[DueTimer], node: str, 
         return done
 
 
-def _alone(timers: Sequence[DueTimer], unfired: dict[int, list[claims.Unfired]]) -> list[int]:
+def _alone(timers: Sequence[DueTimer], unfired: dict[int, list[claims.Unfired]]) -> set[int]:
     """Timers that are the first of their case in the chunk, with no earlier unfired timer."""
     seen: set[int] = set()
-    alone = []
+    alone = set()
     for t in timers:
         if t.case_id in unfired and t.case_id not in seen:
             todo = claims.up_to(unfired[t.case_id], t)
             if len(todo) == 1 and todo[0][0].id == t.id:
-                alone.append(t.id)
+                alone.add(t.id)
         seen.add(t.case_id)
     return alone
 

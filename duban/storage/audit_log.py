@@ -47,12 +47,12 @@ class Chain:
         """Queue events (in order) for the next flush."""
         self._queued.extend((case_id, e) for e in events)
 
-    def flush(self) -> list[dict[str, Any]]:
-        """Append the queued events to the chain; returns the stored records."""
+    def flush(self) -> None:
+        """Append the queued events to the chain."""
         from duban.storage.repository import bind, run
 
         if not self._queued:
-            return []
+            return
         if self.conn.dialect.name == "postgresql":
             run(self.conn, "SELECT pg_advisory_xact_lock(?)", (CHAIN_LOCK,)).close()
         cursor = run(self.conn, _HEAD)
@@ -72,14 +72,6 @@ class Chain:
         run(self.conn, _INSERT, many=[bind(self.conn.dialect, AUDIT, COLUMNS, [r[c] for c in COLUMNS])
                                       for r in rows]).close()
         self._queued = []
-        return rows
-
-
-def append(conn: Connection, case_id: int | None, events: list[Event]) -> list[dict[str, Any]]:
-    """Append events (in order) to the chain at once; returns the stored records."""
-    chain = Chain(conn)
-    chain.add(case_id, events)
-    return chain.flush()
 
 
 def iterate(conn: Connection, *, case_id: int | None = None, batch: int = 5000) -> AuditEvents:

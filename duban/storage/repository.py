@@ -102,7 +102,6 @@ def _quoted(names: Iterable[str]) -> str:
 
 CASE_COLUMNS = _columns(CASES)
 TIMER_COLUMNS = _columns(TIMERS)
-_SELECT_CASE = f"SELECT {_quoted(CASE_COLUMNS)} FROM cases WHERE id = ?"
 _SELECT_TIMERS = f"SELECT {_quoted(TIMER_COLUMNS)} FROM timers WHERE case_id IN ({{}}) ORDER BY due_at, id"
 _IN_CHUNK = 500  # ids per IN (...) list: well inside SQLite's and PostgreSQL's parameter limits
 _STORED = "_duban_stored"  # on a loaded Case: (version, the stored column values) it was read at
@@ -139,13 +138,7 @@ def case_from_mapping(m: Any) -> Case:
 
 def load_case(conn: Connection, case_id: int, *, for_update: bool = False) -> Case | None:
     """Read a case; `for_update` also locks its row until the transaction ends (PostgreSQL)."""
-    sql = _SELECT_CASE + (" FOR UPDATE" if for_update and conn.dialect.name == "postgresql" else "")
-    cursor = run(conn, sql, (case_id,))
-    try:
-        row = cursor.fetchone()
-    finally:
-        cursor.close()
-    return case_from_mapping(result(conn.dialect, CASES, CASE_COLUMNS, row)) if row else None
+    return load_cases(conn, [case_id], for_update=for_update).get(case_id)
 
 
 def load_cases(conn: Connection, case_ids: Sequence[int], *, for_update: bool = False) -> dict[int, Case]:
@@ -217,9 +210,10 @@ def _update_case(conn: Connection, case: Case, now: datetime) -> None:
 
 
 class Batch:
-    """Several engine steps written in one transaction (a scheduler chunk): their audit
-    events go onto one `audit_log.Chain` (the chain head is read once, at the end) and their notices
-    are inserted together; `flush` sends both, and must run before the commit."""
+    """The audit events and notices of one or several engine steps in one transaction (a
+    scheduler chunk): the events go onto one `audit_log.Chain` (the chain head is read once,
+    at the end) and the notices are inserted together; `flush` sends both, and must run
+    before the commit."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -267,15 +261,11 @@ def commit_outcome(conn: Connection, out: Outcome, now: datetime, batch: Batch |
         run(conn, _ARM, many=[bind(dialect, TIMERS, _ARM_COLUMNS,
                                    (case.id, t.deadline, t.rung, t.due_at, t.approximate, PENDING))
                               for t in out.arm]).close()
-    if batch is not None:
-        batch.chain.add(case.id, out.events)
-        batch.add_notices(case.id, out.notices)
-        return case
-    if out.notices:
-        run(conn, _NOTICE, many=[bind(dialect, NOTICES, _NOTICE_COLUMNS,
-                                      (case.id, n.at, n.kind, n.recipient, n.level, n.title))
-                                 for n in out.notices]).close()
-    audit_log.append(conn, case.id, out.events)  # last: the chain lock is held from here to the commit
+    writes = batch if batch is not None else Batch(conn)
+    writes.chain.add(case.id, out.events)
+    writes.add_notices(case.id, out.notices)
+    if batch is None:
+        writes.flush()  # a step of its own: its events go onto the chain now, last before the commit
     return case
 
 
