@@ -13,7 +13,6 @@ calendar and structlog load when a command first needs them.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from duban.clock import Clock
 from duban.engine.allowed import human_triggers
-from duban.engine.audit import ChainBreak, verify_chain
+from duban.engine.audit import ChainBreak
 from duban.engine.model import Case
 from duban.engine.pinned import PinnedWorkflow
 from duban.engine.workflow import Workflow
@@ -45,6 +44,18 @@ if TYPE_CHECKING:
     from duban.workflows import Catalog
 
 log = get_logger("duban")
+
+
+@dataclass(frozen=True)
+class Transitioned:
+    """A committed step on a case: who fired what, where the case went, its version now."""
+
+    case_id: int
+    trigger: str
+    actor: str
+    from_state: str
+    state: str
+    version: int
 
 
 @dataclass(frozen=True)
@@ -200,21 +211,39 @@ class App:
 
     def fire(self, case_id: int, trigger: str, *, actor: str | None, note: str = "",
              values: dict[str, str] | None = None, expected_version: int | None = None) -> dict[str, Any]:
-        now = self.clock.now()
+        """Fire `trigger` on a case as `actor`. Returns the case as shown after the change
+        (what `case fire --json` prints), read in the same transaction."""
         with self.db.write() as conn:
-            who = self.actor(conn, actor)
-            case = self._case(conn, case_id)
-            if expected_version is not None and expected_version != case.version:
-                raise ConcurrencyError(
-                    f"case {case_id} is at version {case.version}, not {expected_version}: "
-                    "it changed since you read it; read it again and retry"
-                )
-            wf = self.workflow_of(conn, case)
-            out = self.engine(conn).fire(wf, case, trigger, actor=who, note=note, values=values, now=now)
-            repo.commit_outcome(conn, out, now)
+            case, step = self._step(conn, case_id, trigger, actor, note, values, expected_version)
             shown = self._case_json(conn, case)
-        log.info("case.transitioned", case_id=case_id, trigger=trigger, actor=who.name, state=case.state)
+        log.info("case.transitioned", case_id=case_id, trigger=trigger, actor=step.actor, state=step.state)
         return shown
+
+    def transition(self, case_id: int, trigger: str, *, actor: str | None, note: str = "",
+                   values: dict[str, str] | None = None, expected_version: int | None = None) -> Transitioned:
+        """The same step as `fire` — the same checks, rows and audit event — for scripts and
+        integrations acting on many cases: returns only where the case went, without reading
+        its timers back to show it (that view costs about as much Python time as the step)."""
+        with self.db.write() as conn:
+            _, step = self._step(conn, case_id, trigger, actor, note, values, expected_version)
+        log.info("case.transitioned", case_id=case_id, trigger=trigger, actor=step.actor, state=step.state)
+        return step
+
+    def _step(self, conn: Connection, case_id: int, trigger: str, actor: str | None, note: str,
+              values: dict[str, str] | None, expected_version: int | None) -> tuple[Case, Transitioned]:
+        now = self.clock.now()
+        who = self.actor(conn, actor)
+        case = self._case(conn, case_id)
+        if expected_version is not None and expected_version != case.version:
+            raise ConcurrencyError(
+                f"case {case_id} is at version {case.version}, not {expected_version}: "
+                "it changed since you read it; read it again and retry"
+            )
+        wf = self.workflow_of(conn, case)
+        from_state = case.state
+        out = self.engine(conn).fire(wf, case, trigger, actor=who, note=note, values=values, now=now)
+        repo.commit_outcome(conn, out, now)
+        return case, Transitioned(case_id, trigger, who.name, from_state, case.state, case.version)
 
     def _case(self, conn: Connection, case_id: int) -> Case:
         case = repo.load_case(conn, case_id)
@@ -338,10 +367,14 @@ class App:
             return differences(stored, replay(self.engine(conn), wf, events))
 
     # -- audit -------------------------------------------------------------------------
-    def verify(self) -> tuple[int, str | None, ChainBreak | None]:
-        with self.db.read() as conn, closing(audit_log.iterate(conn)) as events:
-            # closing(): a break stops reading early; the server-side cursor must still close
-            return verify_chain(events)
+    def verify(self, jobs: int | None = 1, *, parallel_from: int | None = None) -> tuple[int, str | None, ChainBreak | None]:
+        """The chain checked from GENESIS: (events checked, last good hash, first break).
+
+        ``jobs`` worker processes check ranges of it (None: one per CPU), for chains of at
+        least ``parallel_from`` events; 1 checks it here (`duban.parallel_verify`)."""
+        from duban.parallel_verify import PARALLEL_FROM, verify_database
+
+        return verify_database(self.db, jobs, parallel_from=PARALLEL_FROM if parallel_from is None else parallel_from)
 
     def events(self) -> Iterator[dict[str, Any]]:
         with self.db.read() as conn:

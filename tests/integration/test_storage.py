@@ -4,6 +4,7 @@ check, durable timers and the audit chain in the database (SPEC §6.1, §7, §9)
 from __future__ import annotations
 
 import gc
+import threading
 import warnings
 from collections.abc import Iterator
 from datetime import datetime
@@ -12,10 +13,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import create_engine, inspect, select, update
 
-from duban.app import App
+from duban.app import App, Transitioned
 from duban.clock import ManualClock
 from duban.engine.model import Case
-from duban.errors import ConcurrencyError
+from duban.errors import ConcurrencyError, RefusedError
 from duban.storage import repository as repo
 from duban.storage.database import Database
 from duban.storage.tables import AUDIT, TIMERS
@@ -155,6 +156,92 @@ def tamper(app: App) -> None:
     assert app.verify()[0] == 3 and app.verify()[2] is None
     with app.db.write() as conn:
         conn.execute(update(AUDIT).where(AUDIT.c.seq == 2).values(actor="wang"))
+
+
+class TestTransition:
+    """`App.transition`: the step `fire` takes, returning only where the case went."""
+
+    def test_transition_writes_what_fire_writes(self, app: App, any_db_url: str, clock: ManualClock) -> None:
+        """Accepting one case with `fire` and another with `transition` leaves both cases,
+        their timers and their audit events alike, and the chain verifies."""
+        by_fire, by_transition = open_case(app), open_case(app)
+        clock.advance(hours=1)
+        app.fire(by_fire, "accept", actor="fgj", note="收到")
+        step = app.transition(by_transition, "accept", actor="fgj", note="收到")
+        assert step == Transitioned(by_transition, "accept", "fgj", "assigned", "in_progress", 2)
+        one, other = app.show(by_fire), app.show(by_transition)
+        for field in ("state", "version", "escalation_level", "deadlines", "data"):
+            assert one[field] == other[field], field
+        assert [(t["kind"], t["status"]) for t in one["timers"]] == [(t["kind"], t["status"]) for t in other["timers"]]
+        fired, transitioned = app.history(by_fire)[-1], app.history(by_transition)[-1]
+        for field in ("at", "actor", "role", "action", "trigger", "from_state", "to_state", "note", "data"):
+            assert fired[field] == transitioned[field], field
+        assert app.verify() == (4, app.verify()[1], None)
+
+    def test_a_refused_transition_changes_nothing(self, app: App, any_db_url: str) -> None:
+        """A trigger the case's state does not allow is refused with the allowed ones named; no row changes."""
+        case_id = open_case(app)
+        before = row_counts(any_db_url)
+        with pytest.raises(RefusedError, match="accept"):
+            app.transition(case_id, "report", actor="fgj")
+        assert row_counts(any_db_url) == before
+        assert app.show(case_id)["state"] == "assigned"
+
+
+class TestWriteConnections:
+    """SQLite: each thread keeps its write connection between transactions."""
+
+    def test_after_a_failed_write_the_next_one_commits(self, sqlite_url: str, clock: ManualClock) -> None:
+        """A step that fails before its commit leaves nothing, and the same thread's next step commits."""
+        app = App(Database(sqlite_url), clock, TZ)
+        app.init()
+        app.add_user("wang", "office", None)
+        app.add_user("fgj", "unit", "区发改局")
+        before = row_counts(sqlite_url)
+        with pytest.raises(RuntimeError, match="crash"):
+            open_then_crash(app)
+        assert row_counts(sqlite_url) == before
+        case_id = open_case(app)
+        assert app.transition(case_id, "accept", actor="fgj").state == "in_progress"
+        assert row_counts(sqlite_url)["cases"] == before["cases"] + 1
+        app.db.dispose()
+
+    def test_threads_write_in_turn_and_every_step_lands(self, sqlite_url: str, clock: ManualClock) -> None:
+        """Four threads accept and report twenty cases between them: every step commits once, the chain verifies."""
+        app = App(Database(sqlite_url), clock, TZ)
+        app.init()
+        app.add_user("wang", "office", None)
+        app.add_user("fgj", "unit", "区发改局")
+        ids = [open_case(app) for _ in range(20)]
+        failures: list[BaseException] = []
+
+        def work(mine: list[int]) -> None:
+            try:
+                for case_id in mine:
+                    app.transition(case_id, "accept", actor="fgj")
+                    app.transition(case_id, "report", actor="fgj")
+            except BaseException as exc:  # reported below: a thread's exception would otherwise vanish
+                failures.append(exc)
+
+        threads = [threading.Thread(target=work, args=(ids[i::4],)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert failures == []
+        assert {app.show(i)["state"] for i in ids} == {"reported"}
+        assert app.verify()[:1] == (20 * 3,) and app.verify()[2] is None
+        app.db.dispose()
+
+    def test_a_disposed_database_writes_again(self, sqlite_url: str, clock: ManualClock) -> None:
+        """`dispose` closes the kept connections; the next write opens a fresh one."""
+        app = App(Database(sqlite_url), clock, TZ)
+        app.init()
+        app.add_user("wang", "office", None)
+        app.db.dispose()
+        app.add_user("fgj", "unit", "区发改局")
+        assert [u["name"] for u in app.users()] == ["fgj", "wang"]
+        app.db.dispose()
 
 
 class TestChain:
