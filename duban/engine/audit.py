@@ -234,6 +234,14 @@ class ChainBreak:
         return f"audit event {self.seq}: {self.reason}"
 
 
+def _out_of_sequence(seq: int, expected: int) -> ChainBreak:
+    return ChainBreak(seq, f"sequence number {seq} where {expected} was expected (an event is missing or out of order)")
+
+
+def _bad_link(seq: int) -> ChainBreak:
+    return ChainBreak(seq, "its previous-hash does not match the event before it (events removed, reordered or edited)")
+
+
 class _Walk:
     """How far a verification has got: events checked, the last good hash, the next sequence number."""
 
@@ -248,10 +256,10 @@ class _Walk:
         for record in records:
             seq = int(record["seq"])
             if self.expected_seq is not None and seq != self.expected_seq:
-                self.broken = ChainBreak(seq, f"sequence number {seq} where {self.expected_seq} was expected (an event is missing or out of order)")
+                self.broken = _out_of_sequence(seq, self.expected_seq)
                 return
             if record["prev_hash"] != self.last and not (self.count == 0 and self.slice):
-                self.broken = ChainBreak(seq, "its previous-hash does not match the event before it (events removed, reordered or edited)")
+                self.broken = _bad_link(seq)
                 return
             if event_hash(record) != record["hash"]:
                 self.broken = ChainBreak(seq, "its content does not match its hash (the event was edited)")
@@ -329,3 +337,54 @@ def paused_gc() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+# -- a chain checked in slices ------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class SliceCheck:
+    """What `verify_chain` found over one slice of the chain (``prev_hash=None,
+    first_seq=None``: the slice starts wherever its first event points), and that first
+    event's sequence number and previous-hash (None for a slice with no events)."""
+
+    count: int
+    last: str | None
+    broken: ChainBreak | None
+    first_seq: int | None
+    first_prev_hash: str | None
+
+
+class SliceJoin:
+    """Consecutive slices' checks joined into the answer `verify_chain` gives for the whole
+    chain from GENESIS: (events checked before the first break, last good hash, the break).
+
+    A slice's check made every check the whole walk makes but two, on its first event: that
+    its sequence number follows the previous slice's last one and that it points at that
+    event's hash. `add` makes those two, in the walk's order (sequence number, link, then the
+    slice's own findings, which start with the first event's content), so the answer is the
+    walk's, break and reason included; a slice with no events leaves the expected number and
+    hash as they were."""
+
+    def __init__(self) -> None:
+        self.count, self.expected_seq = 0, 1
+        self.last: str | None = GENESIS
+        self.broken: ChainBreak | None = None
+
+    def add(self, part: SliceCheck) -> bool:
+        """Join the next slice; True once the answer is known (a break was found)."""
+        if self.broken is not None:
+            return True
+        if part.first_seq is None:
+            return False
+        if part.first_seq != self.expected_seq:
+            self.broken = _out_of_sequence(part.first_seq, self.expected_seq)
+        elif part.first_prev_hash != self.last:
+            self.broken = _bad_link(part.first_seq)
+        else:
+            self.count += part.count
+            if part.count:
+                self.last, self.expected_seq = part.last, part.first_seq + part.count
+            self.broken = part.broken
+        return self.broken is not None
+
+    def result(self) -> tuple[int, str | None, ChainBreak | None]:
+        return self.count, self.last, self.broken
