@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from threading import Lock, local
+from threading import Lock
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
@@ -21,6 +21,7 @@ from duban.errors import StorageError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 READ_ONLY = "duban_read_only"
+BUSY_SECONDS = 10  # how long a writer waits for another before giving up (SQLite's busy_timeout too)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -30,7 +31,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=FULL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_SECONDS * 1000}")
     cur.close()
 
 
@@ -58,9 +59,8 @@ class Database:
             event.listen(self.engine, "begin", _sqlite_begin)
         else:
             self.engine = create_engine(url, pool_pre_ping=True)
-        self._thread = local()  # SQLite: the write connection this thread keeps (`_writer`)
-        self._writers: list[Connection] = []  # every thread's, closed by `dispose`
-        self._writers_lock = Lock()
+        self._writer: Connection | None = None  # SQLite: the write connection, kept (`_sqlite_writer`)
+        self._write_lock = Lock()
 
     @staticmethod
     def _check_sqlite_path(url: str) -> None:
@@ -78,36 +78,35 @@ class Database:
             with self.translate(), self.engine.begin() as conn:
                 yield conn
             return
-        with self.translate():
-            conn = self._writer()
+        with self.translate(), self._sqlite_writer() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _sqlite_writer(self) -> Iterator[Connection]:
+        """The SQLite write connection, kept open between transactions and used by one
+        thread at a time.
+
+        SQLite lets one transaction write at a time anyway (``BEGIN IMMEDIATE``), so this
+        process's writers queue here for the one connection instead of at SQLite's busy
+        handler; other processes still queue at SQLite's. Checking a connection out of the
+        pool and back in for every step cost more Python time than SQLite takes to run the
+        step's statements (README "Performance"). A SQLite file connection does not go stale;
+        PostgreSQL's can (a server restart), so those keep the pool and its pre-ping."""
+        if not self._write_lock.acquire(timeout=BUSY_SECONDS):
+            raise StorageError(f"database {self.display_url} is busy: another write in this process has held it "
+                               f"for {BUSY_SECONDS} s; try again")
+        try:
+            conn = self._writer
+            if conn is None or conn.closed or conn.invalidated:
+                conn = self._writer = self.engine.connect()
             try:
-                with conn.begin():
-                    yield conn
+                yield conn
             except BaseException:
-                self._drop_writer(conn)  # whatever went wrong, the next write starts on a fresh connection
+                self._writer = None  # whatever went wrong, the next write starts on a fresh connection
+                conn.close()
                 raise
-
-    def _writer(self) -> Connection:
-        """This thread's SQLite write connection, kept open between transactions.
-
-        Checking a connection out of the pool and back in for every step costs more Python
-        time than SQLite takes to run the step's statements (README "Performance"). A SQLite
-        file connection does not go stale, so each thread keeps one for its writes; reads
-        still come from the pool. (PostgreSQL connections can go stale across a server
-        restart: they keep the pool and its pre-ping.)"""
-        conn: Connection | None = getattr(self._thread, "writer", None)
-        if conn is None or conn.closed or conn.invalidated:
-            conn = self._thread.writer = self.engine.connect()
-            with self._writers_lock:
-                self._writers.append(conn)
-        return conn
-
-    def _drop_writer(self, conn: Connection) -> None:
-        self._thread.writer = None
-        with self._writers_lock:
-            if conn in self._writers:
-                self._writers.remove(conn)
-        conn.close()
+        finally:
+            self._write_lock.release()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -155,10 +154,9 @@ class Database:
             return inspect(conn).get_table_names()
 
     def dispose(self) -> None:
-        """Close every connection: the pool's and each thread's write connection."""
-        with self._writers_lock:
-            writers, self._writers = self._writers, []
-        for conn in writers:
-            conn.close()
-        self._thread = local()
+        """Close every connection: the pool's and the kept write connection."""
+        with self._write_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
         self.engine.dispose()

@@ -4,10 +4,12 @@ check, durable timers and the audit chain in the database (SPEC §6.1, §7, §9)
 from __future__ import annotations
 
 import gc
+import os
 import threading
 import warnings
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -188,8 +190,15 @@ class TestTransition:
         assert app.show(case_id)["state"] == "assigned"
 
 
+def open_files(sqlite_url: str) -> int:
+    """How many file handles this process holds on the SQLite database file."""
+    path = os.path.realpath(sqlite_url.split("///", 1)[1])
+    fds = Path("/proc/self/fd")
+    return sum(1 for fd in fds.iterdir() if os.path.realpath(fd) == path) if fds.is_dir() else 0
+
+
 class TestWriteConnections:
-    """SQLite: each thread keeps its write connection between transactions."""
+    """SQLite: one write connection, kept between transactions, taken by one thread at a time."""
 
     def test_after_a_failed_write_the_next_one_commits(self, sqlite_url: str, clock: ManualClock) -> None:
         """A step that fails before its commit leaves nothing, and the same thread's next step commits."""
@@ -232,6 +241,21 @@ class TestWriteConnections:
         assert {app.show(i)["state"] for i in ids} == {"reported"}
         assert app.verify()[:1] == (20 * 3,) and app.verify()[2] is None
         app.db.dispose()
+
+    def test_threads_that_end_do_not_keep_connections(self, sqlite_url: str, clock: ManualClock) -> None:
+        """Thirty short-lived threads write one after another (a thread per request, say): they
+        share the one write connection, so the pool never runs dry (it holds 15) and the file
+        handles stay few; `dispose` closes them all."""
+        app = App(Database(sqlite_url), clock, TZ)
+        app.init()
+        for i in range(30):
+            one = threading.Thread(target=app.add_user, args=(f"u{i}", "office", None))
+            one.start()
+            one.join(timeout=60)
+        assert len(app.users()) == 30
+        assert open_files(sqlite_url) <= 8
+        app.db.dispose()
+        assert open_files(sqlite_url) == 0
 
     def test_a_disposed_database_writes_again(self, sqlite_url: str, clock: ManualClock) -> None:
         """`dispose` closes the kept connections; the next write opens a fresh one."""
