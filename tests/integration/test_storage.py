@@ -268,6 +268,37 @@ class TestWriteConnections:
         app.db.dispose()
 
 
+    def test_a_writer_kept_waiting_too_long_gets_a_clear_error(self, sqlite_url: str, clock: ManualClock,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+        """While another thread holds the write for longer than the busy limit, a write is
+        refused as busy (exit 1) and changes nothing; once the first is done, writes go on."""
+        from duban.errors import StorageError
+        from duban.storage import database
+
+        app = App(Database(sqlite_url), clock, TZ)
+        app.init()
+        monkeypatch.setattr(database, "BUSY_SECONDS", 0.2)
+        holding, release = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            with app.db.write():
+                holding.set()
+                release.wait(10)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        assert holding.wait(10)
+        with pytest.raises(StorageError, match="busy") as caught:
+            app.add_user("wang", "office", None)
+        assert caught.value.exit_code == 1
+        release.set()
+        holder.join(10)
+        assert app.users() == []
+        app.add_user("wang", "office", None)
+        assert [u["name"] for u in app.users()] == ["wang"]
+        app.db.dispose()
+
+
 class TestChain:
     @pytest.mark.filterwarnings("ignore::ResourceWarning")  # see the next test
     def test_tampered_event_is_found(self, app: App) -> None:
