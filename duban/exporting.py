@@ -4,7 +4,9 @@ Events are read from the database in batches straight from the driver's cursor
 (`duban.storage.audit_reader`) and written a batch at a time (no list of all rows), so
 memory stays flat whatever the size. JSONL and CSV lines are formatted a column at a time
 (`JsonRows`, `CsvRows`: the very text json and csv.writer write, with one ``%`` format per
-row left to do row by row). A reader never sees a half-written export and a failed export
+row left to do row by row; CSV's local times a UTC hour at a time, `LocalTimes`), and hashed
+as they are written (`_HashedFile`: the manifest's SHA-256 without reading the file back). A
+reader never sees a half-written export and a failed export
 leaves nothing behind: the file and its manifest are written under temporary names in the
 target folder and renamed at the end.
 
@@ -18,6 +20,7 @@ target folder and renamed at the end.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -26,11 +29,11 @@ import secrets
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from itertools import chain, islice, repeat
-from operator import contains, methodcaller
+from operator import contains, itemgetter, methodcaller
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import Connection, select
 from sqlalchemy.engine import Dialect
@@ -221,11 +224,11 @@ def export_events(
     target = check_output(path)
     tally = _Tally(progress)
     with atomic_files(target, manifest_path(target)) as (tmp, tmp_manifest):
-        batches = _batches(events, instants=fmt != "jsonl")
+        batches = _batches(events, instants=fmt == "xlsx")  # CSV works out its local times from the text (`LocalTimes`)
         try:
             # CSV and JSONL make no reference cycles (see `paused_gc`); openpyxl's objects may
             with paused_gc() if fmt != "xlsx" else nullcontext():
-                _WRITERS[fmt](tally.watch(batches), tmp, tz)
+                digest = _WRITERS[fmt](tally.watch(batches), tmp, tz)
         finally:  # on a failure too: the database cursor closes now, not when collected
             batches.close()
         first, last = tally.first, tally.last
@@ -234,7 +237,7 @@ def export_events(
             filters=filters or {}, whole_chain=whole_chain, rows=tally.rows,
             first_seq=first[0] if first else None, last_seq=last[0] if last else None,
             first_prev_hash=first[1] if first else None, last_hash=last[1] if last else None,
-            chain_head=chain_head, sha256=sha256_file(tmp),
+            chain_head=chain_head, sha256=digest if digest is not None else sha256_file(tmp),
         )
         tmp_manifest.write_text(dumps(manifest), encoding="utf-8")
     return manifest
@@ -255,10 +258,30 @@ def jsonl_lines(b: EventBatch) -> str:
                                 b.to_state, b.note, json_values(b.data, _COMPACT), b.prev_hash, b.hash]))
 
 
-def _write_jsonl(batches: Iterable[EventBatch], path: Path, tz: tzinfo) -> None:
-    with open(path, "w", encoding="utf-8", newline="") as fh:
+class _HashedFile:
+    """Text written to a file as UTF-8 (what ``open(path, "w", encoding="utf-8",
+    newline="")`` writes) and hashed on the way, so the manifest's SHA-256 needs no second
+    pass over the file."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self._fh = fh
+        self._digest = hashlib.sha256()
+
+    def write(self, text: str) -> None:
+        data = text.encode("utf-8")
+        self._digest.update(data)
+        self._fh.write(data)
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+
+def _write_jsonl(batches: Iterable[EventBatch], path: Path, tz: tzinfo) -> str:
+    with open(path, "wb") as raw:
+        fh = _HashedFile(raw)
         for b in batches:
             fh.write(jsonl_lines(b))
+    return fh.hexdigest()
 
 
 def _data_texts(b: EventBatch) -> list[str]:
@@ -323,20 +346,81 @@ def _needs_quotes(text: str) -> bool:
 _EMPTY = {None: ""}
 
 
-def _write_csv(batches: Iterable[EventBatch], path: Path, tz: tzinfo) -> None:
-    local = methodcaller("astimezone", tz)
+class LocalTimes:
+    """Each event's instant as CSV shows it: ``datetime.isoformat`` in the office's zone.
+
+    Worked out once per hour of UTC rather than once per event, from the chain's text form
+    of the instants (``YYYY-MM-DDTHH:MM:SS.ffffffZ``): when the zone's offset is a whole
+    number of hours and the same at both ends of that hour (the tz database never changes
+    an offset twice within one hour), every instant of the hour is its own minutes, seconds
+    and microseconds after the local hour, so its text is the local hour's text, the UTC
+    text's ``:MM:SS.ffffff`` (without ``.000000``, as isoformat writes a whole second) and
+    the offset. Any other batch — an offset of 5:30, an hour with a change of offset, a
+    text in another form — takes each instant through ``astimezone`` and ``isoformat``."""
+
+    def __init__(self, tz: tzinfo) -> None:
+        self.tz = tz
+        self._local = methodcaller("astimezone", tz)
+
+    def texts(self, b: EventBatch) -> list[str]:
+        by_hour = self._by_hour(b.at)
+        if by_hour is not None:
+            return by_hour
+        instants = b.instants if b.instants is not None else [_utc_instant(v) for v in b.at]
+        return list(map(datetime.isoformat, map(self._local, instants)))
+
+    def _by_hour(self, at: Sequence[Any]) -> list[str] | None:
+        if set(map(type, at)) != {str} or _CHAIN_INSTANTS.fullmatch("\n".join(at) + "\n") is None:
+            return None
+        hours: dict[str, str] = {}
+        for key in set(map(_HOUR_OF, at)):
+            template = self._hour(key)
+            if template is None:
+                return None
+            hours[key] = template
+        texts = "\n".join(map(str.__mod__, map(hours.__getitem__, map(_HOUR_OF, at)), map(_AFTER_HOUR, at)))
+        return texts.replace(".000000+", "+").replace(".000000-", "-").split("\n")
+
+    def _hour(self, key: str) -> str | None:
+        """``%s`` between the local text of UTC hour ``key`` and the zone's offset then; None
+        unless that offset is whole hours and holds for the whole hour."""
+        try:
+            start = datetime.fromisoformat(key + ":00:00+00:00")
+            local = start.astimezone(self.tz)
+            offset = local.utcoffset()
+            if offset is None or offset % _ONE_HOUR or (start + _ONE_HOUR - _ONE_US).astimezone(self.tz).utcoffset() != offset:
+                return None
+        except (ValueError, OverflowError):
+            return None
+        text = local.isoformat()  # YYYY-MM-DDTHH:00:00+HH:MM
+        return text[:13] + "%s" + text[19:]
+
+
+def _utc_instant(text: str) -> datetime:
+    """The instant of the chain's text form (`format_instant`; its year may be unpadded)."""
+    year, rest = text.removesuffix("Z").split("-", 1)
+    return datetime.fromisoformat(f"{int(year):04d}-{rest}").replace(tzinfo=UTC)
+
+
+_CHAIN_INSTANTS = re.compile(r"(?:[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z\n)*")
+_HOUR_OF, _AFTER_HOUR = itemgetter(slice(0, 13)), itemgetter(slice(13, -1))  # YYYY-MM-DDTHH | :MM:SS.ffffff
+_ONE_HOUR, _ONE_US = timedelta(hours=1), timedelta(microseconds=1)
+
+
+def _write_csv(batches: Iterable[EventBatch], path: Path, tz: tzinfo) -> str:
+    times = LocalTimes(tz)
     lines = CsvRows()
-    with open(path, "w", encoding="utf-8", newline="") as fh:
+    with open(path, "wb") as raw:
+        fh = _HashedFile(raw)
         fh.write("\ufeff")
         fh.write(lines.rows([[h] for _, h in COLUMNS]))
         for b in batches:
-            assert b.instants is not None
-            at = list(map(datetime.isoformat, map(local, b.instants)))
-            fh.write(lines.rows([b.seq, b.case_id, at, b.actor, b.role, b.action, b.trigger, b.from_state,
-                                 b.to_state, b.note, _data_texts(b), b.prev_hash, b.hash]))
+            fh.write(lines.rows([b.seq, b.case_id, times.texts(b), b.actor, b.role, b.action, b.trigger,
+                                 b.from_state, b.to_state, b.note, _data_texts(b), b.prev_hash, b.hash]))
+    return fh.hexdigest()
 
 
-def _write_xlsx(batches: Iterable[EventBatch], path: Path, tz: tzinfo) -> None:
+def _write_xlsx(batches: Iterable[EventBatch], path: Path, tz: tzinfo) -> None:  # hashed after: openpyxl writes the file
     from duban.reports.render import XlsxBook
 
     def rows(b: EventBatch) -> Iterator[Sequence[Any]]:
@@ -349,6 +433,7 @@ def _write_xlsx(batches: Iterable[EventBatch], path: Path, tz: tzinfo) -> None:
         book.sheet("审计日志", COLUMNS, chain.from_iterable(map(rows, batches)), sample=WIDTH_SAMPLE)
 
 
-_WRITERS: dict[str, Callable[[Iterable[EventBatch], Path, tzinfo], None]] = {
+# each writes the file and returns its SHA-256, or None when it must be read back for that
+_WRITERS: dict[str, Callable[[Iterable[EventBatch], Path, tzinfo], str | None]] = {
     "jsonl": _write_jsonl, "csv": _write_csv, "xlsx": _write_xlsx,
 }
