@@ -1,11 +1,13 @@
 """Export and verify: n audit events (a valid chain, bulk-generated with the chain's own
-hash function); CSV and JSONL exports, `audit verify` and `audit verify --file` (of the JSONL
-export), each through the CLI in a fresh subprocess that reports its rows a second and peak
-RSS. Anchors: raw sqlite3 reading the same rows and writing them with `csv.writer` / one
-`str.join` per line (exports), and reading them and hashing each row's text with SHA-256
-(verify); for the offline check, reading the file's lines, `json.loads` and SHA-256 of each.
-``fetch_rows_per_s`` is raw sqlite3 only reading the rows (``fetchmany``, nothing else): no
-reader of the database can go faster than that.
+hash function); CSV and JSONL exports, `audit verify` (its default: worker processes, one
+per CPU, `duban.parallel_verify`), `audit verify --jobs 1` (one process) and `audit verify
+--file` (of the JSONL export), each through the CLI in a fresh subprocess that reports its
+rows a second and peak RSS (for `audit verify` also its largest worker's). Anchors: raw
+sqlite3 reading the same rows and writing them with `csv.writer` / one `str.join` per line
+(exports), and reading them and hashing each row's text with SHA-256 in one process
+(verify, either way); for the offline check, reading the file's lines, `json.loads` and
+SHA-256 of each. ``fetch_rows_per_s`` is raw sqlite3 only reading the rows (``fetchmany``,
+nothing else): no single reader of the database can go faster than that.
 """
 
 from __future__ import annotations
@@ -29,8 +31,10 @@ from duban.cli import cli
 db, what, out, empty = sys.argv[1:]
 
 def args(db, out):
-    if what == "verify":
+    if what == "verify":  # the default: worker processes, one per CPU
         return ["--db", db, "audit", "verify", "--json"]
+    if what == "verify_sequential":
+        return ["--db", db, "audit", "verify", "--jobs", "1", "--json"]
     if what == "verify_file":  # the JSONL export (its warm-up: the JSONL export of the empty database)
         return ["audit", "verify", "--file", out, "--json"]
     return ["--db", db, "audit", "export", "--format", what, "--out", out, "--json"]
@@ -47,7 +51,8 @@ except SystemExit:
     pass
 seconds = time.perf_counter() - started
 print("\n@@" + json.dumps({"seconds": seconds, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                           "start_mb": before / 1024}))
+                           "start_mb": before / 1024,
+                           "workers_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
 """
 
 ANCHOR = r"""
@@ -60,7 +65,7 @@ n = 0
 if what == "fetch":
     while batch := rows.fetchmany(5000):
         n += len(batch)
-elif what == "verify":
+elif what in ("verify", "verify_sequential"):
     for r in rows:
         hashlib.sha256("|".join(map(str, r[:12])).encode()).hexdigest() == r[12]
         n += 1
@@ -129,7 +134,7 @@ def bench_audit(n: int) -> dict[str, Any]:
         generate(path, n)
         empty = Path(tmp) / "empty.db"
         generate(empty, 0)
-        for what in ("csv", "jsonl", "verify", "verify_file"):
+        for what in ("csv", "jsonl", "verify", "verify_sequential", "verify_file"):
             target = str(Path(tmp) / f"export.{'jsonl' if what == 'verify_file' else what}")
             ours = _run(MEASURE, f"sqlite:///{path}", what, target, f"sqlite:///{empty}")
             anchor = _run(ANCHOR, str(path), what, target if what == "verify_file" else target + ".raw")
@@ -137,6 +142,8 @@ def bench_audit(n: int) -> dict[str, Any]:
             out[what] = {"duban_rows_per_s": round(rate), "raw_rows_per_s": round(raw_rate),
                          "ratio": round(rate / raw_rate, 3), "peak_rss_mb": round(ours["peak_mb"], 1),
                          "rss_before_mb": round(ours["start_mb"], 1)}
+            if what == "verify":
+                out[what]["workers_peak_rss_mb"] = round(ours["workers_peak_mb"], 1)
             if what in TARGETS:
                 out[what]["target_rows_per_s"] = TARGETS[what]
         out["verify"]["fetch_rows_per_s"] = round(n / _run(ANCHOR, str(path), "fetch", "")["seconds"])

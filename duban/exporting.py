@@ -5,10 +5,10 @@ Events are read from the database in batches straight from the driver's cursor
 memory stays flat whatever the size. JSONL and CSV lines are formatted a column at a time
 (`JsonRows`, `CsvRows`: the very text json and csv.writer write, with one ``%`` format per
 row left to do row by row; CSV's local times a UTC hour at a time, `LocalTimes`), and hashed
-as they are written (`_HashedFile`: the manifest's SHA-256 without reading the file back). A
-reader never sees a half-written export and a failed export
-leaves nothing behind: the file and its manifest are written under temporary names in the
-target folder and renamed at the end.
+as they are written (`_HashedFile`: the manifest's SHA-256 without reading the file back).
+A reader never sees a half-written export and a failed export leaves nothing behind: the
+file and its manifest are written under temporary names in the target folder and renamed at
+the end.
 
 - JSONL keeps every hashed field exactly (``at`` in the chain's UTC form), so an export
   re-verifies offline (`duban.manifest.verify_export`).
