@@ -26,7 +26,19 @@ def human_triggers(wf: Workflow, case: Case) -> list[tuple[str, tuple[str, ...]]
     own: list[tuple[str, tuple[str, ...]]] = []
     if not case.suspended:
         for trigger in wf.allowed_triggers(case.state):
-            roles = tuple(sorted({r for t in wf.transitions_from(case.state, trigger) for r in t.roles}))
+            roles = tuple(sorted(_roles(wf, case.state, trigger)))
             if roles != ("system",):
                 own.append((trigger, roles))
     return own + shared_available(wf, case)
+
+
+def may_fire(wf: Workflow, case: Case, trigger: str) -> bool:
+    """Whether `trigger` is one of the workflow's own triggers `human_triggers` lists for the
+    case now (the same rules, without listing every other one)."""
+    if case.closed_at is not None or case.suspended or trigger not in wf.allowed_triggers(case.state):
+        return False
+    return _roles(wf, case.state, trigger) != {"system"}
+
+
+def _roles(wf: Workflow, state: str, trigger: str) -> set[str]:
+    return {r for t in wf.transitions_from(state, trigger) for r in t.roles}

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
-from duban.engine.allowed import human_triggers
+from duban.engine.allowed import human_triggers, may_fire
 from duban.engine.calendar import WorkingCalendar
 from duban.engine.deadlines import Deadline, compute_deadline, parse_rule, shift
 from duban.engine.definition import FROM_CASE, HUMAN_ROLES, DeadlineSpec
@@ -187,8 +187,8 @@ class Engine:
             from duban.engine.operations import run_shared_operation
 
             return run_shared_operation(self, wf, case, trigger, actor, note, values, now)
-        human = self.human_triggers(wf, case)
-        if trigger not in dict(human) or case.suspended:
+        if not may_fire(wf, case, trigger):
+            human = self.human_triggers(wf, case)
             described = [f"{t} ({'/'.join(roles)})" for t, roles in human]
             raise TransitionNotAllowedError(case.id, trigger, "suspended" if case.suspended else case.state, described)
         candidates = wf.transitions_from(case.state, trigger)

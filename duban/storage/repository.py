@@ -103,6 +103,7 @@ def _quoted(names: Iterable[str]) -> str:
 CASE_COLUMNS = _columns(CASES)
 TIMER_COLUMNS = _columns(TIMERS)
 _SELECT_TIMERS = f"SELECT {_quoted(TIMER_COLUMNS)} FROM timers WHERE case_id IN ({{}}) ORDER BY due_at, id"
+_SELECT_CASES = f"SELECT {_quoted(CASE_COLUMNS)} FROM cases WHERE id IN ({{}}) ORDER BY id{{}}"
 _IN_CHUNK = 500  # ids per IN (...) list: well inside SQLite's and PostgreSQL's parameter limits
 _STORED = "_duban_stored"  # on a loaded Case: (version, the stored column values) it was read at
 
@@ -150,8 +151,7 @@ def load_cases(conn: Connection, case_ids: Sequence[int], *, for_update: bool = 
     found: dict[int, Case] = {}
     for start in range(0, len(ids), _IN_CHUNK):
         chunk = ids[start : start + _IN_CHUNK]
-        cursor = run(conn, f"SELECT {_quoted(CASE_COLUMNS)} FROM cases WHERE id IN ({', '.join('?' * len(chunk))})"
-                           f" ORDER BY id{lock}", chunk)
+        cursor = run(conn, _SELECT_CASES.format(", ".join("?" * len(chunk)), lock), chunk)
         try:
             for row in cursor.fetchall():
                 case = case_from_mapping(result(conn.dialect, CASES, CASE_COLUMNS, row))

@@ -19,7 +19,7 @@ import pytest
 from duban.app import App
 from duban.clock import ManualClock
 from duban.demo import run_demo
-from duban.engine.allowed import human_triggers
+from duban.engine.allowed import human_triggers, may_fire
 from duban.engine.model import ENDED, RUNNING, Case, DeadlineState
 from duban.engine.operations import REQUEST
 from duban.engine.pinned import PinnedWorkflow
@@ -91,6 +91,16 @@ class TestWhatMayHappenNext:
             expected = human_triggers(valid, case)
             assert expected == [t for t in expected if t[1] != ("system",)]
             assert human_triggers(pinned, case) == expected, (case.state, case.suspended, case.closed_at)
+
+    @pytest.mark.parametrize("wf_name", Catalog().names())
+    def test_a_step_is_let_through_exactly_when_it_is_listed(self, wf_name: str) -> None:
+        """`may_fire` (what the engine checks before a step) says yes to exactly the workflow's own
+        triggers `human_triggers` lists, in every state, suspended or not, closed or not."""
+        wf = Catalog().latest(wf_name)
+        triggers = {t.trigger for t in wf.spec.transitions}
+        for case in cases_of(wf_name):
+            listed = {t for t, _ in human_triggers(wf, case)}
+            assert {t for t in triggers if may_fire(wf, case, t)} == listed & triggers, (case.state, case.suspended)
 
 
 class TestCaseViews:
