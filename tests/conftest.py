@@ -66,6 +66,17 @@ def any_db_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue("pg_url"))
 
 
+@pytest.fixture
+def db(any_db_url: str) -> Iterator[Any]:
+    """A migrated, empty `Database` on SQLite and on PostgreSQL (no calendar, no users)."""
+    from duban.storage.database import Database
+
+    d = Database(any_db_url)
+    d.migrate()
+    yield d
+    d.dispose()
+
+
 def row_counts(db_url: str) -> dict[str, int]:
     """Rows per table: the 'nothing changed' check of every bad-input test."""
     from sqlalchemy import create_engine, func, select, table

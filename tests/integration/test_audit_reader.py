@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,14 +33,6 @@ T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 NOTES = ["", "退回重办", 'say "hi"', "back\\slash", "line\nbreak", "tab\t", "\x1fcontrol", "\u3000全角", "a,b", "😀"]
 DATA: list[Any] = [{}, {"单位": "区发改局", "序号": 1}, {"b": [1, 2.5, None, True], "a": {"z": "引号\"", "y": ""}},
                    [], "text", {"nested": {"deep": [{"x": "\n"}]}}, {"\x00duban:next\x00": 1}]
-
-
-@pytest.fixture
-def db(any_db_url: str) -> Iterator[Database]:
-    d = Database(any_db_url)
-    d.migrate()
-    yield d
-    d.dispose()
 
 
 def awkward_events(n: int = 40) -> list[dict[str, Any]]:

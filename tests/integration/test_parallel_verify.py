@@ -26,14 +26,6 @@ from tests.integration.test_audit_reader import T0, awkward_events, reference, s
 N = 40
 
 
-@pytest.fixture
-def db(any_db_url: str) -> Iterator[Database]:
-    d = Database(any_db_url)
-    d.migrate()
-    yield d
-    d.dispose()
-
-
 def parallel(db: Database, jobs: int) -> Any:
     return verify_database(db, jobs, parallel_from=1, min_range=1)
 
