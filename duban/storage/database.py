@@ -154,9 +154,13 @@ class Database:
             return inspect(conn).get_table_names()
 
     def dispose(self) -> None:
-        """Close every connection: the pool's and the kept write connection."""
-        with self._write_lock:
-            if self._writer is not None:
-                self._writer.close()
-                self._writer = None
+        """Close every connection: the pool's and the kept write connection (once the write
+        in progress, if any, has ended; one that outlasts the busy limit keeps its connection)."""
+        if self._write_lock.acquire(timeout=BUSY_SECONDS):
+            try:
+                if self._writer is not None:
+                    self._writer.close()
+                    self._writer = None
+            finally:
+                self._write_lock.release()
         self.engine.dispose()

@@ -299,6 +299,36 @@ class TestWriteConnections:
         app.db.dispose()
 
 
+    def test_dispose_waits_for_the_write_in_progress(self, sqlite_url: str, clock: ManualClock) -> None:
+        """`dispose` while another thread writes lets that write finish and commit, then closes."""
+        app = App(Database(sqlite_url), clock, TZ)
+        app.init()
+        writing, release, disposed = threading.Event(), threading.Event(), threading.Event()
+
+        def write() -> None:
+            with app.db.write() as conn:
+                repo.add_user(conn, "wang", "office", None, clock.now())
+                writing.set()
+                release.wait(10)
+
+        def dispose() -> None:
+            app.db.dispose()
+            disposed.set()
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        assert writing.wait(10)
+        closer = threading.Thread(target=dispose)
+        closer.start()
+        assert not disposed.wait(0.3)  # still waiting for the write
+        release.set()
+        writer.join(10)
+        closer.join(10)
+        assert disposed.is_set()
+        assert [u["name"] for u in app.users()] == ["wang"]
+        app.db.dispose()
+
+
 class TestChain:
     @pytest.mark.filterwarnings("ignore::ResourceWarning")  # see the next test
     def test_tampered_event_is_found(self, app: App) -> None:
