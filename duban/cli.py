@@ -319,13 +319,16 @@ def audit_verify(file: str | None, jobs: int | None, as_json: bool) -> None:
 @click.option("--workflow", "workflow_name", help="Only events of this workflow's cases.")
 @click.option("--since", help="From this instant (ISO date or datetime, office zone).")
 @click.option("--until", help="Before this instant; a bare date includes that whole day.")
+@click.option("--jobs", type=click.IntRange(min=1),
+              help="Worker processes for a large CSV or JSONL export (default: one per CPU; 1: this process only). "
+                   "The file is the same either way.")
 @json_option
 def audit_export(fmt: str, path: str, case_id: int | None, unit: str | None, workflow_name: str | None,
-                 since: str | None, until: str | None, as_json: bool) -> None:
+                 since: str | None, until: str | None, jobs: int | None, as_json: bool) -> None:
     """Export audit events with a manifest (streamed; written under a temporary name, then renamed)."""
     from duban.cli_reports import run_export
 
-    run_export(fmt, path, case_id, unit, workflow_name, since, until, as_json)
+    run_export(fmt, path, case_id, unit, workflow_name, since, until, as_json, jobs)
 
 
 # -- calendar ---------------------------------------------------------------------------

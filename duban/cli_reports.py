@@ -24,7 +24,7 @@ REPORT_FORMATS = ("table", "json", "csv", "xlsx")
 
 # -- audit export / verify --file -------------------------------------------------------
 def run_export(fmt: str, path: str, case_id: int | None, unit: str | None, workflow: str | None,
-               since: str | None, until: str | None, as_json: bool) -> None:
+               since: str | None, until: str | None, as_json: bool, jobs: int | None = None) -> None:
     """`duban audit export`: stream the filtered events, with a progress bar on a terminal."""
     import sys
 
@@ -40,9 +40,9 @@ def run_export(fmt: str, path: str, case_id: int | None, unit: str | None, workf
     if not wants_json(as_json) and sys.stderr.isatty():
         with click.progressbar(length=reviews.count_audit(filters), label="导出审计日志", file=sys.stderr,
                                update_min_steps=1) as bar:
-            manifest = reviews.export_audit(path, fmt, filters, progress=bar.update)
+            manifest = reviews.export_audit(path, fmt, filters, progress=bar.update, jobs=jobs)
     else:
-        manifest = reviews.export_audit(path, fmt, filters)
+        manifest = reviews.export_audit(path, fmt, filters, jobs=jobs)
     where = manifest_path(path)
     result = {"file": path, "manifest_file": str(where), **manifest.to_json()}
     span = f" (events {manifest.first_seq}–{manifest.last_seq})" if manifest.rows else ""

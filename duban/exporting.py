@@ -5,7 +5,7 @@ Events are read from the database in batches straight from the driver's cursor
 memory stays flat whatever the size. JSONL and CSV lines are formatted a column at a time
 (`JsonRows`, `CsvRows`: the very text json and csv.writer write, with one ``%`` format per
 row left to do row by row; CSV's local times a UTC hour at a time, `LocalTimes`), and hashed
-as they are written (`_HashedFile`: the manifest's SHA-256 without reading the file back).
+as they are written (`HashedFile`: the manifest's SHA-256 without reading the file back).
 A reader never sees a half-written export and a failed export leaves nothing behind: the
 file and its manifest are written under temporary names in the target folder and renamed at
 the end.
@@ -171,7 +171,7 @@ def atomic_files(*targets: Path) -> Iterator[list[Path]]:
 
 
 # -- the export ------------------------------------------------------------------------
-class _Tally:
+class Tally:
     """Counts the events passing through and remembers both ends, for the manifest."""
 
     def __init__(self, progress: Callable[[int], Any] | None) -> None:
@@ -188,9 +188,19 @@ class _Tally:
                 self.first = (b.seq[0], b.prev_hash[0])
             self.last = (b.seq[-1], b.hash[-1])
             yield b
-            self.rows += len(b)
-            if self._progress is not None:
-                self._progress(len(b))
+            self.count(len(b))
+
+    def take(self, rows: int, first: tuple[Any, Any] | None, last: tuple[Any, Any] | None) -> None:
+        """A run of events counted elsewhere (a worker's range), the next in order."""
+        if rows:
+            self.first = self.first or first
+            self.last = last
+            self.count(rows)
+
+    def count(self, rows: int) -> None:
+        self.rows += rows
+        if self._progress is not None:
+            self._progress(rows)
 
 
 def _batches(events: Iterable[Row] | AuditEvents, instants: bool) -> Generator[EventBatch]:
@@ -222,7 +232,7 @@ def export_events(
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt}: allowed formats: {', '.join(FORMATS)}")
     target = check_output(path)
-    tally = _Tally(progress)
+    tally = Tally(progress)
     with atomic_files(target, manifest_path(target)) as (tmp, tmp_manifest):
         batches = _batches(events, instants=fmt == "xlsx")  # CSV works out its local times from the text (`LocalTimes`)
         try:
@@ -231,16 +241,22 @@ def export_events(
                 digest = _WRITERS[fmt](tally.watch(batches), tmp, tz)
         finally:  # on a failure too: the database cursor closes now, not when collected
             batches.close()
-        first, last = tally.first, tally.last
-        manifest = Manifest(
-            file=target.name, format=fmt, created_at=created_at.astimezone(tz).isoformat(),
-            filters=filters or {}, whole_chain=whole_chain, rows=tally.rows,
-            first_seq=first[0] if first else None, last_seq=last[0] if last else None,
-            first_prev_hash=first[1] if first else None, last_hash=last[1] if last else None,
-            chain_head=chain_head, sha256=digest if digest is not None else sha256_file(tmp),
-        )
+        manifest = build_manifest(target, fmt, tz, created_at, filters, whole_chain, chain_head, tally,
+                                  digest if digest is not None else sha256_file(tmp))
         tmp_manifest.write_text(dumps(manifest), encoding="utf-8")
     return manifest
+
+
+def build_manifest(target: Path, fmt: str, tz: tzinfo, created_at: datetime, filters: dict[str, Any] | None,
+                   whole_chain: bool, chain_head: dict[str, Any] | None, tally: Tally, sha256: str) -> Manifest:
+    first, last = tally.first, tally.last
+    return Manifest(
+        file=target.name, format=fmt, created_at=created_at.astimezone(tz).isoformat(),
+        filters=filters or {}, whole_chain=whole_chain, rows=tally.rows,
+        first_seq=first[0] if first else None, last_seq=last[0] if last else None,
+        first_prev_hash=first[1] if first else None, last_hash=last[1] if last else None,
+        chain_head=chain_head, sha256=sha256,
+    )
 
 
 # JSONL: every hashed field and the hash, ``at`` in the chain's form, ``data`` compact in its
@@ -258,7 +274,7 @@ def jsonl_lines(b: EventBatch) -> str:
                                 b.to_state, b.note, json_values(b.data, _COMPACT), b.prev_hash, b.hash]))
 
 
-class _HashedFile:
+class HashedFile:
     """Text written to a file as UTF-8 (what ``open(path, "w", encoding="utf-8",
     newline="")`` writes) and hashed on the way, so the manifest's SHA-256 needs no second
     pass over the file."""
@@ -268,7 +284,9 @@ class _HashedFile:
         self._digest = hashlib.sha256()
 
     def write(self, text: str) -> None:
-        data = text.encode("utf-8")
+        self.write_bytes(text.encode("utf-8"))
+
+    def write_bytes(self, data: bytes) -> None:
         self._digest.update(data)
         self._fh.write(data)
 
@@ -276,12 +294,26 @@ class _HashedFile:
         return self._digest.hexdigest()
 
 
-def _write_jsonl(batches: Iterable[EventBatch], path: Path, tz: tzinfo) -> str:
-    with open(path, "wb") as raw:
-        fh = _HashedFile(raw)
-        for b in batches:
-            fh.write(jsonl_lines(b))
-    return fh.hexdigest()
+def _write_lines(fmt: str) -> Callable[[Iterable[EventBatch], Path, tzinfo], str]:
+    """The writer of a line format (CSV, JSONL): its header, then each batch's lines."""
+    def write(batches: Iterable[EventBatch], path: Path, tz: tzinfo) -> str:
+        lines = batch_lines(fmt, tz)
+        with open(path, "wb") as raw:
+            fh = HashedFile(raw)
+            fh.write(HEADERS[fmt])
+            for b in batches:
+                fh.write(lines(b))
+        return fh.hexdigest()
+    return write
+
+
+def batch_lines(fmt: str, tz: tzinfo) -> Callable[[EventBatch], str]:
+    """The function that writes a batch's events as lines of ``fmt`` (csv or jsonl)."""
+    if fmt == "jsonl":
+        return jsonl_lines
+    times, rows = LocalTimes(tz), CsvRows()
+    return lambda b: rows.rows([b.seq, b.case_id, times.texts(b), b.actor, b.role, b.action, b.trigger, b.from_state,
+                                b.to_state, b.note, _data_texts(b), b.prev_hash, b.hash])
 
 
 def _data_texts(b: EventBatch) -> list[str]:
@@ -407,19 +439,6 @@ _HOUR_OF, _AFTER_HOUR = itemgetter(slice(0, 13)), itemgetter(slice(13, -1))  # Y
 _ONE_HOUR, _ONE_US = timedelta(hours=1), timedelta(microseconds=1)
 
 
-def _write_csv(batches: Iterable[EventBatch], path: Path, tz: tzinfo) -> str:
-    times = LocalTimes(tz)
-    lines = CsvRows()
-    with open(path, "wb") as raw:
-        fh = _HashedFile(raw)
-        fh.write("\ufeff")
-        fh.write(lines.rows([[h] for _, h in COLUMNS]))
-        for b in batches:
-            fh.write(lines.rows([b.seq, b.case_id, times.texts(b), b.actor, b.role, b.action, b.trigger,
-                                 b.from_state, b.to_state, b.note, _data_texts(b), b.prev_hash, b.hash]))
-    return fh.hexdigest()
-
-
 def _write_xlsx(batches: Iterable[EventBatch], path: Path, tz: tzinfo) -> None:  # hashed after: openpyxl writes the file
     from duban.reports.render import XlsxBook
 
@@ -435,5 +454,7 @@ def _write_xlsx(batches: Iterable[EventBatch], path: Path, tz: tzinfo) -> None: 
 
 # each writes the file and returns its SHA-256, or None when it must be read back for that
 _WRITERS: dict[str, Callable[[Iterable[EventBatch], Path, tzinfo], str | None]] = {
-    "jsonl": _write_jsonl, "csv": _write_csv, "xlsx": _write_xlsx,
+    "jsonl": _write_lines("jsonl"), "csv": _write_lines("csv"), "xlsx": _write_xlsx,
 }
+# What a line format's file starts with: CSV a BOM (so Excel reads UTF-8) and the Chinese header.
+HEADERS = {"jsonl": "", "csv": "\ufeff" + CsvRows().rows([[h] for _, h in COLUMNS])}

@@ -41,19 +41,29 @@ class Reviews:
             return count_events(conn, filters)
 
     def export_audit(self, path: str | Path, fmt: str, filters: AuditFilter, *,
-                     progress: Callable[[int], Any] | None = None) -> Manifest:
-        """Stream the filtered audit events to ``path``, with a manifest beside it (SPEC §7)."""
+                     progress: Callable[[int], Any] | None = None, jobs: int | None = 1,
+                     parallel_from: int | None = None) -> Manifest:
+        """Stream the filtered audit events to ``path``, with a manifest beside it (SPEC §7);
+        a large CSV or JSONL export over ``jobs`` worker processes (None: one per CPU; see
+        `duban.parallel_export`), from ``parallel_from`` events on (default its threshold)."""
+        from duban import parallel_export
         from duban.exporting import chain_head, check_output, export_events, stream_events
 
         check_output(path)
         app = self.app
+        threshold = {} if parallel_from is None else {"parallel_from": parallel_from, "min_range": 1}
         with app.db.read() as conn:
             filters.check(conn)
-            manifest = export_events(
-                stream_events(conn, filters), fmt, path, app.tz, filters=filters.to_json(app.tz),
-                whole_chain=filters.whole_chain, chain_head=chain_head(conn), created_at=app.clock.now(),
-                progress=progress,
-            )
+            head, created_at = chain_head(conn), app.clock.now()
+            parts = parallel_export.plan(conn, filters, fmt, jobs, **threshold)
+            if parts is None:
+                manifest = export_events(
+                    stream_events(conn, filters), fmt, path, app.tz, filters=filters.to_json(app.tz),
+                    whole_chain=filters.whole_chain, chain_head=head, created_at=created_at, progress=progress,
+                )
+        if parts is not None:
+            manifest = parallel_export.export(app.db, parts, filters, fmt, path, app.tz, jobs=jobs,
+                                              created_at=created_at, chain_head=head, progress=progress)
         log.info("audit.exported", file=str(path), format=fmt, rows=manifest.rows)
         return manifest
 
