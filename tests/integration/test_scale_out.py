@@ -77,6 +77,12 @@ class TestManyNodes:
         seed(pg_url, cases)
         victim = spawn(scheduler_args(pg_url, LATER, "victim", "--batch", "100", "--lease", str(LEASE)),
                        tmp_path, "victim", kill_at=30)
+        # The others start once the victim holds a batch: started together, they could sweep all
+        # before the victim's first claim, and it would never reach its 30th step to be killed there.
+        deadline = time.monotonic() + 60
+        while not query(pg_url, "SELECT 1 FROM timers WHERE claimed_by = 'victim' LIMIT 1") and victim.popen.poll() is None:
+            assert time.monotonic() < deadline, "the victim never claimed a batch"
+            time.sleep(0.02)
         others = [spawn(scheduler_args(pg_url, LATER, f"node-{i}", "--batch", "100"), tmp_path, f"node-{i}")
                   for i in range(2)]
         assert victim.wait(timeout=120) == -signal.SIGKILL
