@@ -90,8 +90,9 @@ def table(results: dict[str, Any]) -> str:
     for what, label in (("csv", "CSV export"), ("jsonl", "JSONL export"), ("verify", "audit verify")):
         if what in a:
             r = a[what]
+            workers = f", workers {r['workers_peak_rss_mb']:.0f} MB" if r.get("workers_peak_rss_mb") else ""
             lines.append(f"| {label}, {a['events']:,} events | {r['duban_rows_per_s']:,} rows/s, peak RSS "
-                         f"{r['peak_rss_mb']:.0f} MB | raw {r['raw_rows_per_s']:,} rows/s | {r['ratio']:.2f} | "
+                         f"{r['peak_rss_mb']:.0f} MB{workers} | raw {r['raw_rows_per_s']:,} rows/s | {r['ratio']:.2f} | "
                          f"≥ {r['target_rows_per_s']:,} rows/s |")
     s = results.get("startup", {})
     if s:

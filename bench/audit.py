@@ -1,8 +1,9 @@
 """Export and verify: n audit events (a valid chain, bulk-generated with the chain's own
-hash function); CSV and JSONL exports, `audit verify` (its default: worker processes, one
-per CPU, `duban.parallel_verify`), `audit verify --jobs 1` (one process) and `audit verify
---file` (of the JSONL export), each through the CLI in a fresh subprocess that reports its
-rows a second and peak RSS (for `audit verify` also its largest worker's). Anchors: raw
+hash function); CSV and JSONL exports (their default: worker processes, one per CPU,
+`duban.parallel_export`), `audit verify` (the same, `duban.parallel_verify`), `audit verify
+--jobs 1` (one process) and `audit verify --file` (of the JSONL export), each through the CLI
+in a fresh subprocess that reports its rows a second and peak RSS (for the commands with
+workers also the largest worker's). Anchors: raw
 sqlite3 reading the same rows and writing them with `csv.writer` / one `str.join` per line
 (exports), and reading them and hashing each row's text with SHA-256 in one process
 (verify, either way); for the offline check, reading the file's lines, `json.loads` and
@@ -142,7 +143,7 @@ def bench_audit(n: int) -> dict[str, Any]:
             out[what] = {"duban_rows_per_s": round(rate), "raw_rows_per_s": round(raw_rate),
                          "ratio": round(rate / raw_rate, 3), "peak_rss_mb": round(ours["peak_mb"], 1),
                          "rss_before_mb": round(ours["start_mb"], 1)}
-            if what == "verify":
+            if what in ("csv", "jsonl", "verify"):  # worker processes by default (parallel_export, parallel_verify)
                 out[what]["workers_peak_rss_mb"] = round(ours["workers_peak_mb"], 1)
             if what in TARGETS:
                 out[what]["target_rows_per_s"] = TARGETS[what]
