@@ -14,10 +14,7 @@ sequential. A worker that fails fails the export, and nothing is left behind (`a
 
 from __future__ import annotations
 
-import gc
-import multiprocessing
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import closing
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -35,7 +32,15 @@ from duban.exporting import (
     check_output,
 )
 from duban.manifest import Manifest, dumps, manifest_path
-from duban.parallel_verify import MIN_RANGE, PARALLEL_FROM, default_jobs, ranges, start_method
+from duban.parallel_verify import (
+    MIN_RANGE,
+    PARALLEL_FROM,
+    default_jobs,
+    ranges,
+    start_method,
+    submit_all,
+    worker_pool,
+)
 from duban.storage.audit_reader import AuditEvents
 from duban.storage.database import Database
 from duban.storage.repository import run
@@ -69,21 +74,13 @@ def export(db: Database, parts: Ranges, filters: AuditFilter, fmt: str, path: st
     """Write the export and its manifest from ``parts`` (see `plan`), as `export_events` would."""
     target = check_output(path)
     tally = Tally(progress)
-    method = method or start_method()
-    context = multiprocessing.get_context(method)
-    if method == "forkserver":
-        context.set_forkserver_preload([__name__])
     with atomic_files(target, manifest_path(target)) as (tmp, tmp_manifest):
         files = [tmp.with_name(f"{tmp.name}.{k}") for k in range(len(parts))]
         try:
             workers = min(default_jobs() if jobs is None else jobs, len(parts))
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool, open(tmp, "wb") as raw:
-                gc.freeze()  # as in parallel_verify: forked workers inherit every object, none theirs to collect
-                try:
-                    pending = [pool.submit(write_part, db.url, filters, fmt, tz, low, high, str(file))
-                               for (low, high), file in zip(parts, files, strict=True)]
-                finally:
-                    gc.unfreeze()
+            with worker_pool(workers, method or start_method(), __name__) as pool, open(tmp, "wb") as raw:
+                pending = submit_all(pool, write_part, [(db.url, filters, fmt, tz, low, high, str(file))
+                                                        for (low, high), file in zip(parts, files, strict=True)])
                 out = HashedFile(raw)
                 out.write(HEADERS[fmt])
                 for waiting, file in zip(pending, files, strict=True):

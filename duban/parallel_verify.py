@@ -27,14 +27,16 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import closing
+from typing import Any, TypeVar
 
 from duban.engine.audit import ChainBreak, EventBatch, SliceCheck, SliceJoin, verify_chain
 from duban.storage.audit_reader import AuditEvents
 from duban.storage.database import Database
 
 Verified = tuple[int, str | None, ChainBreak | None]
+T = TypeVar("T")
 
 PARALLEL_FROM = 50_000  # events: below this, starting the workers costs more than they save
 RANGES_PER_JOB = 4  # ranges per worker: a worker slowed by something else hands its share on
@@ -103,23 +105,9 @@ def sequential(db: Database) -> Verified:
 
 
 def _in_workers(url: str, parts: list[tuple[int | None, int]], jobs: int, method: str) -> Verified | None:
-    """The joined answer; None when a worker failed before a break was known.
-
-    `ProcessPoolExecutor` rather than `multiprocessing.Pool`: a worker that dies (killed,
-    or failing to start) breaks the executor and fails the ranges it had, where a pool
-    would start another worker and leave the range waiting forever."""
-    context = multiprocessing.get_context(method)
-    if method == "forkserver":
-        context.set_forkserver_preload([__name__])
-    with ProcessPoolExecutor(max_workers=min(jobs, len(parts)), mp_context=context) as pool:
-        # Forked workers are started at the first submit and inherit every object of this
-        # process: frozen, none is theirs to collect (a collected connection would close the
-        # file under SQLite's locks); thawed once they are running.
-        gc.freeze()
-        try:
-            pending = [pool.submit(check_range, url, low, high) for low, high in parts]
-        finally:
-            gc.unfreeze()
+    """The joined answer; None when a worker failed before a break was known."""
+    with worker_pool(min(jobs, len(parts)), method, __name__) as pool:
+        pending = submit_all(pool, check_range, [(url, low, high) for low, high in parts])
         try:
             join = SliceJoin()
             for waiting in pending:
@@ -132,6 +120,29 @@ def _in_workers(url: str, parts: list[tuple[int | None, int]], jobs: int, method
             return join.result()
         finally:  # after a break the later ranges are not needed: those not started never start
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def worker_pool(workers: int, method: str, preload: str) -> ProcessPoolExecutor:
+    """Worker processes started by ``method``; a forkserver imports module ``preload`` once, up front.
+
+    `ProcessPoolExecutor` rather than `multiprocessing.Pool`: a worker that dies (killed,
+    or failing to start) breaks the executor and fails the tasks it had, where a pool
+    would start another worker and leave the task waiting forever."""
+    context = multiprocessing.get_context(method)
+    if method == "forkserver":
+        context.set_forkserver_preload([preload])
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+
+
+def submit_all(pool: ProcessPoolExecutor, task: Callable[..., T], calls: list[tuple[Any, ...]]) -> list[Future[T]]:
+    """``task(*args)`` for each of ``calls``, in order. Forked workers are started at the first
+    submit and inherit every object of this process: frozen, none is theirs to collect (a
+    collected connection would close the file under SQLite's locks); thawed once they run."""
+    gc.freeze()
+    try:
+        return [pool.submit(task, *args) for args in calls]
+    finally:
+        gc.unfreeze()
 
 
 def check_range(url: str, low: int | None, high: int) -> SliceCheck:

@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 
 TZ = ZoneInfo("Asia/Shanghai")
 OPENED = datetime(2026, 3, 2, 9, 0, tzinfo=TZ)  # a Monday; 2026 has an official calendar
+LATER = OPENED + timedelta(days=40)  # every rung of every seeded case is due by then
 HERE = Path(__file__).resolve()
 DUBAN = [sys.executable, "-c", "from duban.cli import main; main()"]
 WORKER = [sys.executable, str(HERE)]

@@ -20,6 +20,7 @@ import pytest
 from duban.storage.database import Database
 from tests.conftest import Duban
 from tests.integration.scheduler_worker import (
+    LATER,
     OPENED,
     RUNG_COUNT,
     assert_fired_exactly_once,
@@ -37,7 +38,6 @@ from tests.integration.scheduler_worker import (
     wait_for,
 )
 
-LATER = OPENED + timedelta(days=40)  # every rung of every seeded case is due by then
 LEASE = 60
 
 

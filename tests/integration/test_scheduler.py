@@ -17,6 +17,7 @@ import pytest
 
 from tests.conftest import Duban
 from tests.integration.scheduler_worker import (
+    LATER,
     OPENED,
     RUNG_COUNT,
     TZ,
@@ -33,7 +34,6 @@ from tests.integration.scheduler_worker import (
     wait_for,
 )
 
-LATER = OPENED + timedelta(days=40)
 LEASE = 60
 CASES = 20
 TOTAL = CASES * RUNG_COUNT  # timers of CASES freshly opened supervision cases (100)
