@@ -3,7 +3,7 @@
 Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-02
-"""sign-in: passwords, tokens, sessions, lockouts (SPEC §12)
+"""
 
 from collections.abc import Sequence
 
