@@ -288,27 +288,30 @@ def audit() -> None:
               help="Worker processes checking ranges of the chain in parallel (default: one per CPU; "
                    "1 checks in this process, as do chains under 50,000 events). Events appended "
                    "after the check began are not checked.")
+@click.option("--pubkey", type=click.Path(dir_okay=False),
+              help="The office's public key (office.pub): check every checkpoint's signature, and that the "
+                   "log (or the --file export) still has each signed Merkle root.")
+@click.option("--checkpoint", "checkpoint_files", multiple=True, type=click.Path(dir_okay=False),
+              help="A checkpoint file (as mailed to the inspectors) to hold the log to as well; repeatable. "
+                   "Needs --pubkey.")
+@click.option("--bundle", type=click.Path(dir_okay=False),
+              help="Check a proof bundle (audit prove) offline with --pubkey, no database.")
+@click.option("--state", is_flag=True,
+              help="Also replay every case from its events and compare with the stored case, timer and notice "
+                   "rows, and the users with the directory's events.")
 @json_option
-def audit_verify(file: str | None, jobs: int | None, as_json: bool) -> None:
-    """Recompute the hash chain (or an export's); exit 6 naming the first event that does not match."""
+def audit_verify(file: str | None, jobs: int | None, pubkey: str | None, checkpoint_files: tuple[str, ...],
+                 bundle: str | None, state: bool, as_json: bool) -> None:
+    """Recompute the hash chain (or an export's) and check it against the signed checkpoints;
+    exit 6 naming the first event or checkpoint that does not match."""
     if file is not None:
         from duban.cli_reports import run_verify_file
 
-        run_verify_file(file, as_json)
+        run_verify_file(file, as_json, pubkey=pubkey, checkpoint_files=checkpoint_files)
         return
-    count, head, broken = settings().app.verify(jobs)
-    result = {"ok": broken is None, "events": count, "head": head,
-              "first_bad_seq": broken.seq if broken else None, "reason": broken.reason if broken else None}
-    if broken is None:
-        out(result, as_json, lambda: f"ok: {count} events, chain head {head}")
-        return
-    if wants_json(as_json):
-        from duban.output import emit_json
+    from duban.cli_audit import run_verify
 
-        emit_json(result)
-    from duban.errors import IntegrityError
-
-    raise IntegrityError(f"{broken} ({count} events before it verify)")
+    run_verify(pubkey, checkpoint_files, bundle, state, jobs, as_json)
 
 
 @audit.command("export")
@@ -387,6 +390,11 @@ cli.add_command(report)
 from duban.cli_scheduler import scheduler  # noqa: E402
 
 cli.add_command(scheduler)
+
+from duban.cli_audit import checkpoint, keygen, prove  # noqa: E402
+
+for _command in (keygen, checkpoint, prove):
+    audit.add_command(_command)
 
 
 def main() -> None:

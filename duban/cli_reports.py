@@ -49,8 +49,9 @@ def run_export(fmt: str, path: str, case_id: int | None, unit: str | None, workf
     out(result, as_json, lambda: f"wrote {manifest.rows} events to {path}{span}; manifest {where}")
 
 
-def run_verify_file(file: str, as_json: bool) -> None:
-    """`duban audit verify --file`: check an export against its manifest, without the database."""
+def run_verify_file(file: str, as_json: bool, pubkey: str | None = None, checkpoint_files: tuple[str, ...] = ()) -> None:
+    """`duban audit verify --file`: check an export against its manifest, without the database;
+    with --pubkey, against the signed checkpoints too (`duban.manifest.verify_signed`)."""
     from duban.errors import IntegrityError
     from duban.manifest import verify_export
     from duban.output import emit_json
@@ -62,6 +63,13 @@ def run_verify_file(file: str, as_json: bool) -> None:
             text = f"ok: {file} matches its manifest: {check.rows} events verify, last hash {check.last_hash}"
         else:
             text = f"ok: {file} matches its manifest's SHA-256 (events are re-hashed only in JSONL exports)"
+        if pubkey is not None or checkpoint_files:
+            from duban.cli_audit import signed_export
+
+            signed = signed_export(file, pubkey, checkpoint_files)
+            result.update(signed)
+            text += "\n" + "\n".join(f"{c['checkpoint']}: signed root of {c['size']} events holds"
+                                     for c in signed["signed_checkpoints"])
         out(result, as_json, lambda: text)
         return
     if wants_json(as_json):

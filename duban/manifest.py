@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from duban.engine.audit import GENESIS, HASHED_FIELDS, batch_hashes, batch_of, event_hash, scan_json
-from duban.errors import IntegrityError, NotFoundError
+from duban.errors import IntegrityError, NotFoundError, UsageError
 
 MANIFEST_VERSION = 1
 SUFFIX = ".manifest.json"
@@ -49,6 +49,8 @@ class Manifest:
         last_hash: the last event's ``hash``.
         chain_head: the database's last event when exported: ``{"seq": …, "hash": …}``.
         sha256: SHA-256 of the file's bytes.
+        checkpoint: the latest signed checkpoint when exported (size, root, key, the signed
+            note), or None; `verify_signed` holds an unfiltered export to it.
     """
 
     file: str
@@ -63,6 +65,7 @@ class Manifest:
     last_hash: str | None
     chain_head: dict[str, Any] | None
     sha256: str
+    checkpoint: dict[str, Any] | None = None
     manifest_version: int = field(default=MANIFEST_VERSION)
 
     def to_json(self) -> dict[str, Any]:
@@ -71,7 +74,7 @@ class Manifest:
     @classmethod
     def from_json(cls, raw: Any, where: Path) -> Manifest:
         """Read a manifest document; IntegrityError (exit 6) if it is not one."""
-        names = [f for f in cls.__dataclass_fields__ if f != "manifest_version"]
+        names = [f for f in cls.__dataclass_fields__ if f not in ("manifest_version", "checkpoint")]
         if not isinstance(raw, dict) or any(n not in raw for n in names):
             missing = [n for n in names if not isinstance(raw, dict) or n not in raw]
             raise IntegrityError(f"manifest {where}: not a duban export manifest (missing {', '.join(missing)})")
@@ -79,7 +82,10 @@ class Manifest:
             raise IntegrityError(f"manifest {where}: version {raw['manifest_version']} is not supported (expected {MANIFEST_VERSION})")
         if not isinstance(raw["rows"], int) or not isinstance(raw["sha256"], str):
             raise IntegrityError(f"manifest {where}: 'rows' must be a number and 'sha256' a hex string")
-        return cls(**{n: raw[n] for n in names})
+        checkpoint = raw.get("checkpoint")
+        if checkpoint is not None and not (isinstance(checkpoint, dict) and isinstance(checkpoint.get("note"), str)):
+            raise IntegrityError(f"manifest {where}: 'checkpoint' must be the signed checkpoint (with its note)")
+        return cls(**{n: raw[n] for n in names}, checkpoint=checkpoint)
 
 
 def manifest_path(export: str | Path) -> Path:
@@ -277,12 +283,70 @@ def _link_problem(record: dict[str, Any], seq: int, prev_seq: int | None, prev_h
 
 
 def _compare_manifest(check: ExportCheck, m: Manifest, sha256: str) -> str | None:
-    """After every event verified: do the count, the ends and the bytes match the manifest?"""
+    """After every event verified: do the count, the ends and the bytes match the manifest, and
+    does an unfiltered export end at the chain head its own manifest records?"""
     if check.rows != m.rows:
         return f"manifest mismatch: the file has {check.rows} events, its manifest says {m.rows} (lines removed or added)"
     if check.last_seq != m.last_seq or check.last_hash != m.last_hash:
         return (f"manifest mismatch: the file ends at event {check.last_seq}, its manifest at event {m.last_seq} "
                 f"with another hash (the file was cut short or extended)")
+    head_seq = m.chain_head.get("seq") if isinstance(m.chain_head, dict) else None
+    if m.whole_chain and m.last_seq != head_seq:  # an export always records the head it read up to
+        return (f"manifest mismatch: an unfiltered export ends at the chain head, but this one ends at event "
+                f"{m.last_seq} and its manifest's chain head is "
+                + (f"event {head_seq}" if head_seq is not None else "missing")
+                + " (events cut off the end, and the manifest edited)")
     if sha256 != m.sha256:
         return "manifest mismatch: the file's SHA-256 differs from its manifest's (the file was changed)"
     return None
+
+
+# -- an export held to signed checkpoints (SPEC §15) ----------------------------------------
+def verify_signed(export: str | Path, public: Any, notes: list[tuple[str, str]]) -> dict[str, Any]:
+    """After `verify_export` passed: the export's events against signed checkpoints — the one
+    its manifest carries and ``notes`` ((where, signed note) from the inspectors' files). Each
+    checkpoint's signature is checked with ``public`` (a `duban.keys.PublicKey`), and the
+    Merkle root of the export's first ``size`` events must be its signed root; so a file and
+    manifest rewritten together no longer pass. Only an unfiltered JSONL export holds every
+    event from the first, which the root needs. IntegrityError (exit 6) naming what fails."""
+    from duban.engine.checkpoint import NoteError, open_note
+    from duban.engine.merkle import Range, event_leaves
+
+    manifest = read_manifest(export)
+    if manifest.format != "jsonl" or not manifest.whole_chain:
+        raise UsageError("--pubkey checks an unfiltered JSONL export (only it holds every event from the first, "
+                         "which the Merkle root needs); this one is "
+                         + ("filtered" if manifest.format == "jsonl" else manifest.format))
+    given = list(notes)
+    if manifest.checkpoint is not None:
+        given.insert(0, (f"manifest {manifest_path(export)}", manifest.checkpoint["note"]))
+    if not given:
+        raise IntegrityError(f"{export}: its manifest carries no signed checkpoint and none was given "
+                             "(--checkpoint FILE): nothing signed to hold it to")
+    signed = []
+    for where, note in given:
+        try:
+            signed.append((where, open_note(note, public.name, public.public, public.verify)))
+        except NoteError as exc:
+            raise IntegrityError(f"{where}: {exc}") from None
+    sizes = {cp.size for _, cp in signed}
+    roots: dict[int, bytes] = {0: Range(0).root()} if 0 in sizes else {}
+    tree, pending = Range(0), []
+    with open(export, "rb") as fh:
+        for raw in fh:
+            pending.append(json.loads(raw)["hash"])
+            if tree.end + len(pending) in sizes or len(pending) >= 4096:
+                tree.extend(event_leaves(pending))
+                pending = []
+                if tree.end in sizes:
+                    roots[tree.end] = tree.root()
+    tree.extend(event_leaves(pending))
+    roots.setdefault(tree.end, tree.root())
+    for where, cp in signed:
+        if cp.size > tree.end:
+            raise IntegrityError(f"{where}: it signs {cp.size} events but {export} holds only {tree.end} "
+                                 "(events removed from the export and its manifest)")
+        if roots.get(cp.size) != cp.root:
+            raise IntegrityError(f"{where}: the export's first {cp.size} events do not have its signed Merkle root "
+                                 "(the export and its manifest were rewritten together)")
+    return {"signed_checkpoints": [{"checkpoint": where, "size": cp.size, "root": cp.root.hex()} for where, cp in signed]}

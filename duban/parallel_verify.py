@@ -26,12 +26,13 @@ import gc
 import multiprocessing
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import closing
 from typing import Any, TypeVar
 
-from duban.engine.audit import ChainBreak, EventBatch, SliceCheck, SliceJoin, verify_chain
+from duban.engine.audit import BatchSource, ChainBreak, EventBatch, SliceCheck, SliceJoin, verify_chain
+from duban.engine.merkle import Range, event_leaves
 from duban.storage.audit_reader import AuditEvents
 from duban.storage.database import Database
 
@@ -86,40 +87,126 @@ def verify_database(db: Database, jobs: int | None = None, *, parallel_from: int
     `default_jobs`) started by ``method`` (default `start_method`), each checking `ranges`
     of at least ``min_range`` events; sequentially in this process for ``jobs`` 1 or a chain
     shorter than ``parallel_from`` events."""
+    found = verify_with_tree(db, jobs, None, parallel_from=parallel_from, min_range=min_range, method=method)
+    return found.count, found.head, found.broken
+
+
+class TreeVerified:
+    """The chain's check, and — when asked for sizes — the Merkle roots of the log's first
+    ``size`` events for each (`roots`; a size past the end of the log has none) and of the
+    whole log (`root`). The roots mean something only when the chain verified (``broken`` None)."""
+
+    def __init__(self, count: int, head: str | None, broken: ChainBreak | None, roots: dict[int, bytes],
+                 root: bytes | None) -> None:
+        self.count, self.head, self.broken, self.roots, self.root = count, head, broken, roots, root
+
+
+def verify_with_tree(db: Database, jobs: int | None, sizes: list[int] | None, *, parallel_from: int = PARALLEL_FROM,
+                     min_range: int = MIN_RANGE, method: str | None = None) -> TreeVerified:
+    """`verify_database`, with the Merkle tree of the events computed in the same pass (the
+    leaf hashes from each batch's ``hash`` column) when ``sizes`` is given: each worker
+    returns the compact range of its events (and a copy at each size inside it), joined in
+    order here into the roots."""
     jobs = default_jobs() if jobs is None else jobs
     if jobs > 1:
         with db.read() as conn:
             cursor = conn.exec_driver_sql("SELECT max(seq) FROM audit_events")
             last_seq = cursor.scalar()
         if isinstance(last_seq, int) and last_seq >= max(parallel_from, 2):
-            found = _in_workers(db.url, ranges(last_seq, jobs, min_range), jobs, method or start_method())
+            found = _in_workers(db.url, ranges(last_seq, jobs, min_range), jobs, method or start_method(), sizes)
             if found is not None:
                 return found
-    return sequential(db)
+    return sequential_tree(db, sizes)
 
 
 def sequential(db: Database) -> Verified:
+    found = sequential_tree(db, None)
+    return found.count, found.head, found.broken
+
+
+def sequential_tree(db: Database, sizes: list[int] | None) -> TreeVerified:
     with db.read() as conn, closing(AuditEvents(conn)) as events:
         # closing(): a break stops reading early; the server-side cursor must still close
-        return verify_chain(events)
+        if sizes is None:
+            return TreeVerified(*verify_chain(events), {}, None)
+        tap = TreeTap(events, 0, sizes)
+        count, head, broken = verify_chain(tap)
+        roots = {size: r.root() for size, r in tap.snapshots}
+        return TreeVerified(count, head, broken, roots, tap.tree.root() if tap.whole else None)
 
 
-def _in_workers(url: str, parts: list[tuple[int | None, int]], jobs: int, method: str) -> Verified | None:
+class TreeTap:
+    """A batch source that passes its batches on and feeds each batch's event hashes into a
+    compact range starting at leaf ``begin``, copying it when it reaches each of ``sizes``.
+    An event hash that is not hex (an edited row: the chain check names it) stops the tree."""
+
+    def __init__(self, source: BatchSource, begin: int, sizes: list[int]) -> None:
+        self.source = source
+        self.tree = Range(begin)
+        self.todo = sorted({s for s in sizes if s > begin}, reverse=True)
+        self.snapshots: list[tuple[int, Range]] = [(begin, Range(begin))] if begin in sizes else []
+        self.whole = True
+
+    def batches(self) -> Iterator[EventBatch]:
+        for batch in self.source.batches():
+            if self.whole:
+                self._feed(batch.hash)
+            yield batch
+
+    def _feed(self, hashes: Sequence[Any]) -> None:
+        try:
+            leaves = event_leaves(hashes)
+        except (TypeError, ValueError):
+            self.whole = False
+            return
+        tree, todo, at = self.tree, self.todo, 0
+        while todo and todo[-1] <= tree.end + len(leaves) - at:
+            size = todo.pop()
+            take = size - tree.end
+            tree.extend(leaves[at:at + take])
+            at += take
+            self.snapshots.append((size, tree.copy()))
+        tree.extend(leaves[at:])
+
+
+def _in_workers(url: str, parts: list[tuple[int | None, int]], jobs: int, method: str,
+                sizes: list[int] | None = None) -> TreeVerified | None:
     """The joined answer; None when a worker failed before a break was known."""
     with worker_pool(min(jobs, len(parts)), method, __name__) as pool:
-        pending = submit_all(pool, check_range, [(url, low, high) for low, high in parts])
+        pending = submit_all(pool, check_range, [(url, low, high, sizes) for low, high in parts])
         try:
             join = SliceJoin()
+            tree: Range | None = Range(0)
+            roots: dict[int, bytes] = {}
             for waiting in pending:
                 try:
-                    part = waiting.result()
+                    part, ranged = waiting.result()
                 except Exception:
                     return None
                 if join.add(part):
                     break
-            return join.result()
+                tree = _join_tree(tree, ranged, roots)
+            count, head, broken = join.result()
+            return TreeVerified(count, head, broken, roots, tree.root() if tree is not None and sizes is not None else None)
         finally:  # after a break the later ranges are not needed: those not started never start
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _join_tree(tree: Range | None, ranged: tuple[list[tuple[int, Range]], Range] | None,
+               roots: dict[int, bytes]) -> Range | None:
+    """The tree so far with a worker's range joined on; the roots at the sizes inside it noted."""
+    if tree is None or ranged is None:
+        return None
+    snapshots, whole = ranged
+    try:
+        for size, part in snapshots:
+            upto = tree.copy()
+            upto.join(part)
+            roots[size] = upto.root()
+        tree.join(whole)
+    except ValueError:  # the ranges do not meet (events missing): the chain check has said so
+        return None
+    return tree
 
 
 def worker_pool(workers: int, method: str, preload: str) -> ProcessPoolExecutor:
@@ -145,16 +232,22 @@ def submit_all(pool: ProcessPoolExecutor, task: Callable[..., T], calls: list[tu
         gc.unfreeze()
 
 
-def check_range(url: str, low: int | None, high: int) -> SliceCheck:
+Ranged = tuple[list[tuple[int, Range]], Range] | None  # a worker's (copies at sizes, whole range) of the tree
+
+
+def check_range(url: str, low: int | None, high: int, sizes: list[int] | None = None) -> tuple[SliceCheck, Ranged]:
     """The events with sequence numbers from ``low`` (None: any) to ``high``, checked as a
-    slice, on a connection of this process's own."""
+    slice, on a connection of this process's own; with ``sizes``, their compact Merkle range
+    too (leaves from ``low - 1``)."""
     db = Database(url)
     try:
         where, params = (" WHERE seq <= ?", (high,)) if low is None else (" WHERE seq >= ? AND seq <= ?", (low, high))
         with db.read() as conn, closing(AuditEvents(conn, where, params)) as events:
-            first = _First(events.batches)
+            tap = None if sizes is None else TreeTap(events, 0 if low is None else low - 1, sizes)
+            first = _First(events.batches if tap is None else tap.batches)
             count, last, broken = verify_chain(first, prev_hash=None, first_seq=None)
-            return SliceCheck(count, last, broken, first.seq, first.prev_hash)
+            ranged = None if tap is None or not tap.whole else (tap.snapshots, tap.tree)
+            return SliceCheck(count, last, broken, first.seq, first.prev_hash), ranged
     finally:
         db.dispose()
 

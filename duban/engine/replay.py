@@ -9,11 +9,11 @@ be able to rule out.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from duban.engine.model import Case
+from duban.engine.model import Case, Outcome
 from duban.engine.service import SHARED_OPERATIONS, Actor, DueTimer, Engine
 from duban.engine.workflow import Workflow
 
@@ -22,8 +22,15 @@ from duban.engine.workflow import Workflow
 _SKIPPED = ("recompute",)
 
 
-def replay(engine: Engine, wf: Workflow, events: Iterable[Mapping[str, Any]]) -> Case:
-    """The case as its events say it is. Raises if an event cannot be replayed."""
+Observer = Callable[[Mapping[str, Any], Outcome | None], None]
+
+
+def replay(engine: Engine, wf: Workflow, events: Iterable[Mapping[str, Any]], observe: Observer | None = None) -> Case:
+    """The case as its events say it is. Raises if an event cannot be replayed.
+
+    ``observe(event, outcome)`` is told each step replayed (the event that starts it and the
+    engine's outcome: timers armed and cancelled, notices), and each unit rename (outcome
+    None) — what `duban.state_check` rebuilds the timer and notice rows from."""
     queue = deque(events)
     first = queue.popleft()
     if first["action"] != "open":
@@ -36,6 +43,8 @@ def replay(engine: Engine, wf: Workflow, events: Iterable[Mapping[str, Any]]) ->
     )
     case = out.case
     case.id = first["case_id"]
+    if observe is not None:
+        observe(first, out)
     while queue:
         e = queue.popleft()
         if e["action"] in _SKIPPED:
@@ -43,7 +52,7 @@ def replay(engine: Engine, wf: Workflow, events: Iterable[Mapping[str, Any]]) ->
         if e["role"] == "system":
             timer = DueTimer(0, case.id, e["data"]["deadline"], e["data"]["rung"],
                              datetime.fromisoformat(e["data"]["timer_due_at"]))
-            produced = engine.fire_timer(wf, case, timer, e["at"]).events
+            step = engine.fire_timer(wf, case, timer, e["at"])
         else:
             # the actor's unit is not in the event; the lead unit passes the unit check, which
             # the original step already passed
@@ -51,8 +60,10 @@ def replay(engine: Engine, wf: Workflow, events: Iterable[Mapping[str, Any]]) ->
             values = {k: str(v) for k, v in e["data"].items()} if e["trigger"] not in SHARED_OPERATIONS else (
                 {"until": e["data"]["until"]} if e["action"] == "extension_requested" else {}
             )
-            produced = engine.fire(wf, case, e["trigger"], actor=actor, note=e["note"], values=values, now=e["at"]).events
-        for _ in produced[1:]:  # one step may write several events (escalate + expire)
+            step = engine.fire(wf, case, e["trigger"], actor=actor, note=e["note"], values=values, now=e["at"])
+        if observe is not None:
+            observe(e, step)
+        for _ in step.events[1:]:  # one step may write several events (escalate + expire)
             queue.popleft()
     return case
 

@@ -89,6 +89,33 @@ class AuditEventRow(SQLModel, table=True):
     hash: str
 
 
+class CheckpointRow(SQLModel, table=True):
+    """A signed checkpoint of the audit log (SPEC §15) and the Merkle frontier at its size."""
+
+    __tablename__ = "checkpoints"
+    id: int | None = Field(default=None, primary_key=True)
+    size: int = Field(index=True)  # events covered: seq 1 … size
+    root: str  # the Merkle root (hex)
+    head_hash: str | None = None  # the hash of event `size` (the next checkpoint starts after it)
+    frontier: list[str] = Field(default_factory=list, sa_type=JSON)  # right-edge subtree hashes (hex)
+    origin: str
+    key_id: str  # the signing key's note key ID (hex)
+    fingerprint: str  # SHA-256 of its public key
+    signed_at: datetime
+    note: str  # the signed note, as mailed
+
+
+class AuditExportRow(SQLModel, table=True):
+    """An audit export made (SPEC §15): the scheduler signs a checkpoint after each."""
+
+    __tablename__ = "audit_exports"
+    id: int | None = Field(default=None, primary_key=True)
+    exported_at: datetime
+    format: str
+    rows: int
+    head_seq: int | None = None  # the chain head when exported
+
+
 class NoticeRow(SQLModel, table=True):
     """The notices outbox: 催办通知, 督办通知, 通报 … to a unit or a role."""
 

@@ -146,6 +146,31 @@ AUDIT = Table(
     _required("hash", String),
 )
 
+# A signed checkpoint of the audit log (SPEC §15) and the Merkle frontier at its size.
+CHECKPOINTS = Table(
+    "checkpoints", METADATA,
+    Column("id", Integer, primary_key=True),
+    _required("size", Integer, index=True),  # events covered: seq 1 … size
+    _required("root", String),  # the Merkle root (hex)
+    _optional("head_hash", String),  # the hash of event `size` (the next checkpoint starts after it)
+    _required("frontier", JSON, default=list),  # right-edge subtree hashes (hex)
+    _required("origin", String),
+    _required("key_id", String),  # the signing key's note key ID (hex)
+    _required("fingerprint", String),  # SHA-256 of its public key
+    _required("signed_at", UTCDateTime()),
+    _required("note", String),  # the signed note, as mailed
+)
+
+# An audit export made (SPEC §15): the scheduler signs a checkpoint after each.
+AUDIT_EXPORTS = Table(
+    "audit_exports", METADATA,
+    Column("id", Integer, primary_key=True),
+    _required("exported_at", UTCDateTime()),
+    _required("format", String),
+    _required("rows", Integer),
+    _optional("head_seq", Integer),  # the chain head when exported
+)
+
 # The notices outbox: 催办通知, 督办通知, 通报 … to a unit or a role.
 NOTICES = Table(
     "notices", METADATA,
@@ -203,7 +228,7 @@ def table(model: Any) -> Table:
     return t
 
 
-_MODELS = ("CaseRow", "CaseUnitRow", "TimerRow", "AuditEventRow", "NoticeRow", "UserRow", "CalendarDayRow",
+_MODELS = ("CaseRow", "CaseUnitRow", "TimerRow", "AuditEventRow", "CheckpointRow", "AuditExportRow", "NoticeRow", "UserRow", "CalendarDayRow",
            "CalendarYearRow", "WorkflowVersionRow")
 
 

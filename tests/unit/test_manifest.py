@@ -37,7 +37,8 @@ def write_export(path: Path, events: list[dict[str, Any]], *, whole_chain: bool)
         file=path.name, format="jsonl", created_at="2027-06-01T09:00:00+08:00", filters={}, whole_chain=whole_chain,
         rows=len(events), first_seq=events[0]["seq"] if events else None, last_seq=events[-1]["seq"] if events else None,
         first_prev_hash=events[0]["prev_hash"] if events else None, last_hash=events[-1]["hash"] if events else None,
-        chain_head=None, sha256=sha256_file(path),
+        chain_head={"seq": events[-1]["seq"], "hash": events[-1]["hash"]} if whole_chain and events else None,
+        sha256=sha256_file(path),
     )
     manifest_path(path).write_text(dumps(manifest), encoding="utf-8")
     return path
@@ -151,6 +152,22 @@ class TestTamperedExports:
         check = verify_export(whole)
         assert not check.ok
         assert "10 events, its manifest says 11" in str(check.problem)
+
+    def test_truncated_export_with_its_manifest_edited_to_match(self, whole: Path) -> None:
+        """Cutting the last events and editing the manifest's count, end and SHA-256 to match still
+        fails: an unfiltered export must end at the chain head its own manifest records (issue 11)."""
+        rewrite(whole, lines(whole)[:7])
+        where = manifest_path(whole)
+        raw = json.loads(where.read_text(encoding="utf-8"))
+        last = json.loads(lines(whole)[-1])
+        raw.update(rows=7, last_seq=7, last_hash=last["hash"], sha256=sha256_file(whole))
+        where.write_text(json.dumps(raw), encoding="utf-8")
+        check = verify_export(whole)
+        assert not check.ok
+        assert "ends at event 7 and its manifest's chain head is event 10" in str(check.problem)
+        raw["chain_head"] = None  # and with the head taken out of the manifest too
+        where.write_text(json.dumps(raw), encoding="utf-8")
+        assert "chain head is missing" in str(verify_export(whole).problem)
 
     def test_changed_bytes_fail_the_sha256(self, whole: Path) -> None:
         """Even a change that keeps every event valid (re-formatted JSON) changes the file's SHA-256."""
