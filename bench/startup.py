@@ -61,6 +61,7 @@ def bench_startup(runs: int) -> dict[str, Any]:
         app = App(Database(url), ManualClock(START), TZ)
         app.init()
         app.add_user("office", "office", None)
+        app.add_unit("区发改局")  # a case names a unit of the directory
         case_id = app.open_case("supervision", title="启动测试", lead_unit="区发改局", co_units=[], due="2026-12-31",
                                 values={}, actor="office")["id"]
         app.db.dispose()

@@ -35,6 +35,7 @@ def _setup(path: Path, due: int, pending: int) -> App:
     app = App(Database(f"sqlite:///{path}"), clock, TZ)
     app.init()
     app.add_user("office", "office", None)
+    app.add_unit("区发改局")  # a case names a unit of the directory
     app.open_case("supervision", title="模板", lead_unit="区发改局", co_units=[], due="2026-12-31",
                   values={}, actor="office")
     app.db.dispose()

@@ -29,7 +29,6 @@ from duban.errors import (
     DefinitionError,
     NotFoundError,
     PermissionDeniedError,
-    RefusedError,
     UsageError,
 )
 from duban.logconfig import get_logger
@@ -139,7 +138,9 @@ class App:
 
     def actor(self, conn: Connection, name: str | None) -> Actor:
         from duban.engine.service import Actor
+        from duban.names import normalise
 
+        name = normalise(name or "")  # `--actor 'fgj '` is fgj; `' system'` is system
         if not name:
             raise UsageError("this command changes a case: give --actor NAME (or set DUBAN_ACTOR)")
         if name == "system":
@@ -166,23 +167,36 @@ class App:
         return {"database": self.db.display_url, "calendar_seeded": seeded,
                 "calendar_years": [years[0], years[-1]] if years else None}
 
-    def add_user(self, name: str, role: str, unit: str | None) -> dict[str, Any]:
-        from duban.engine.definition import HUMAN_ROLES
+    def add_user(self, name: str, role: str, unit: str | None, *, via: str = "python") -> dict[str, Any]:
+        """Add a user (and a unit user's unit when it is new); audited (`duban.directory`)."""
+        from duban import directory
 
-        if role not in HUMAN_ROLES:
-            raise UsageError(f"--role {role}: allowed roles: {', '.join(HUMAN_ROLES)}")
-        if name == "system":
-            raise UsageError("'system' is the scheduler's name and cannot be a user")
-        if not name.strip():
-            raise UsageError("a user needs a name")
-        if role == "unit" and not unit:
-            raise UsageError("a unit user needs --unit UNIT (the 承办单位 they act for)")
         with self.db.write() as conn:
-            if repo.get_user(conn, name) is not None:
-                raise RefusedError(f"user '{name}' already exists")
-            repo.add_user(conn, name, role, unit, self.clock.now())
-        log.info("user.added", user=name, role=role, unit=unit)
-        return {"name": name, "role": role, "unit": unit}
+            added = directory.add_user(conn, name, role, unit, self.clock.now(), via)
+        log.info("user.added", user=added["name"], role=role, unit=added["unit"])
+        return added
+
+    def add_unit(self, name: str, *, via: str = "python") -> dict[str, Any]:
+        from duban import directory
+
+        with self.db.write() as conn:
+            return directory.add_unit(conn, name, self.clock.now(), via)
+
+    def rename_unit(self, old: str, new: str, *, via: str = "python") -> dict[str, Any]:
+        """Rename a unit everywhere it is held (cases, users, notices); audited, old name kept."""
+        from duban import directory
+
+        with self.db.write() as conn:
+            renamed = directory.rename_unit(conn, old, new, self.clock.now(), via)
+        log.info("unit.renamed", old=renamed["old"], new=renamed["new"], cases=len(renamed["cases"]))
+        return renamed
+
+    def units(self) -> list[dict[str, Any]]:
+        from duban.storage import units
+        from duban.views import iso
+
+        with self.db.read() as conn:
+            return [{**u, "created_at": iso(u["created_at"], self.tz)} for u in units.listing(conn)]
 
     def users(self) -> list[dict[str, Any]]:
         with self.db.read() as conn:
@@ -198,6 +212,9 @@ class App:
         now = self.clock.now()
         with self.db.write() as conn:
             who = self.actor(conn, actor)
+            from duban.directory import case_units
+
+            lead_unit, co_units = case_units(conn, lead_unit, co_units)  # exit 3 for a unit not in the directory
             wf = self._pin(conn, wf, now)
             out = self.engine(conn).open_case(
                 wf, title=title, lead_unit=lead_unit, co_units=co_units, due=due, values=values, actor=who, now=now,
@@ -240,6 +257,13 @@ class App:
                 "it changed since you read it; read it again and retry"
             )
         wf = self.workflow_of(conn, case)
+        from duban.vocabulary import trigger as named_trigger
+
+        trigger = named_trigger(wf, case, trigger)  # `签收` is accept; a name that is neither: exit 4
+        if values and values.get("unit", "").strip() and any(t.reassigns for t in wf.spec.transition_for(trigger)):
+            from duban.directory import unit
+
+            values = {**values, "unit": unit(conn, values["unit"], "--set unit=", lock=True)}
         from_state = case.state
         out = self.engine(conn).fire(wf, case, trigger, actor=who, note=note, values=values, now=now)
         repo.commit_outcome(conn, out, now)
@@ -290,15 +314,26 @@ class App:
 
     def list_cases(self, *, state: str | None = None, unit: str | None = None, workflow: str | None = None,
                    overdue: bool | None = None) -> list[dict[str, Any]]:
+        """Cases by state (identifier or label, any workflow's), unit and workflow; each filter
+        is checked: exit 2 for a state or workflow that does not exist, 3 for a unit (`duban.filters`)."""
+        from duban import filters
+
         with self.db.read() as conn:
-            cases = repo.list_cases(conn, state=state, unit=unit, workflow=workflow, overdue=overdue)
+            f = filters.cases(conn, lambda: self.catalog, state=state, unit_name=unit, workflow=workflow)
+            if f.empty:
+                return []
+            cases = repo.list_cases(conn, states=f.states, unit=f.unit, workflow=f.workflow, overdue=overdue)
             return self._case_views(conn, cases)
 
     def notices(self, *, unit: str | None = None, case_id: int | None = None) -> list[dict[str, Any]]:
+        from duban import filters
         from duban.views import notice_json
 
         with self.db.read() as conn:
-            return [notice_json(n, self.tz) for n in repo.list_notices(conn, unit=unit, case_id=case_id)]
+            recipient = filters.notice_recipient(conn, unit) if unit is not None else None
+            if case_id is not None:
+                filters.case_exists(conn, case_id)
+            return [notice_json(n, self.tz) for n in repo.list_notices(conn, unit=recipient, case_id=case_id)]
 
     # -- timers ------------------------------------------------------------------------
     def tick(self, batch: int = 200, chunk: int = 100) -> TickResult:

@@ -25,6 +25,7 @@ from duban.storage.database import Database
 START = date(2017, 5, 12)
 END = date(2018, 1, 31)
 
+UNITS = ["区发改局", "区政府法制办", "区市场监管局", "区政务服务中心", "区政府办公室"]  # the unit directory (单位名录)
 USERS = [
     ("王督查", "office", None), ("李副区长", "leader", None), ("赵纪检", "inspector", None),
     ("发改局联络员", "unit", "区发改局"), ("法制办联络员", "unit", "区政府法制办"),
@@ -82,8 +83,10 @@ def run_demo(db_url: str, tz: tzinfo, echo: Callable[[str], Any] | None = print)
     clock = ManualClock(datetime.combine(START, time(9, 0), tz))
     app = App(Database(db_url), clock, tz)
     app.init()
-    for name, role, unit in USERS:
-        app.add_user(name, role, unit)
+    for unit in UNITS:
+        app.add_unit(unit, via="demo")
+    for name, role, unit_name in USERS:
+        app.add_user(name, role, unit_name, via="demo")
     ids: dict[str, int] = {}
     for task in _tasks():
         ids[task.key] = app.open_case("supervision", title=task.title, lead_unit=task.unit,

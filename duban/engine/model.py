@@ -97,6 +97,14 @@ class Case:
     def units(self) -> list[str]:
         return [self.lead_unit, *self.co_units]
 
+    def rename_unit(self, old: str, new: str) -> None:
+        """A directory rename (`unit rename`, audited as `unit_renamed` on the case): the case's
+        current lead and co-units take the new name; what it recorded (previous units, values
+        given at a dispatch) stays as it was, as the audit log does."""
+        if self.lead_unit == old:
+            self.lead_unit = new
+        self.co_units = [new if u == old else u for u in self.co_units]
+
     def deadlines_json(self) -> dict[str, Any]:
         return {name: d.to_json() for name, d in self.deadlines.items()}
 

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, insert, select
+from sqlalchemy import Connection, Table, and_, delete, insert, or_, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
@@ -272,10 +272,14 @@ def commit_outcome(conn: Connection, out: Outcome, now: datetime, batch: Batch |
 def list_cases(
     conn: Connection, *, state: str | None = None, unit: str | None = None,
     workflow: str | None = None, overdue: bool | None = None, open_only: bool = False,
+    states: Collection[tuple[str, str]] | None = None,
 ) -> list[Case]:
+    """Cases in id order; `states`: only those in one of these (workflow, state) pairs."""
     stmt = select(CASES).order_by(CASES.c.id)
     if state:
         stmt = stmt.where(CASES.c.state == state)
+    if states is not None:
+        stmt = stmt.where(or_(*(and_(CASES.c.workflow == w, CASES.c.state == st) for w, st in sorted(states))))
     if workflow:
         stmt = stmt.where(CASES.c.workflow == workflow)
     if overdue is not None:

@@ -56,6 +56,8 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d.ok("init")
     for name, role, unit in (("wang", "office", ""), ("li", "leader", ""), ("fgj", "unit", "区发改局")):
         d.ok("user", "add", name, "--role", role, *(["--unit", unit] if unit else []))
+    for unit in ("区财政局", "区市场监管局"):  # units the history's cases name, with no user yet
+        d.ok("unit", "add", unit)
     build_history(d)
     return folder
 
@@ -367,6 +369,8 @@ class TestBothDatabases:
         d.ok("init")
         for name, role, unit in (("wang", "office", ""), ("li", "leader", ""), ("fgj", "unit", "区发改局")):
             d.ok("user", "add", name, "--role", role, *(["--unit", unit] if unit else []))
+        for unit in ("区财政局", "区市场监管局"):
+            d.ok("unit", "add", unit)
         build_history(d)
         path = tmp_path / "fgj.jsonl"
         manifest = export(d, "jsonl", path, "--unit", "区发改局", "--since", "2026-03-02", "--until", "2026-03-31")

@@ -110,6 +110,7 @@ class TestCaseViews:
         url = f"sqlite:///{tmp_path / 'views.db'}"
         run_demo(url, TZ, echo=None)
         app = App(Database(url), ManualClock(datetime(2026, 11, 2, 9, tzinfo=TZ)), TZ)
+        app.add_unit("区财政局")  # not among the demo's units
         for k in range(3):
             case = app.open_case("supervision", title=f"节点 {k}", lead_unit="区发改局", co_units=["区财政局"],
                                  due="2026-12-31", values={}, actor="王督查",
