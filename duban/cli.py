@@ -83,15 +83,21 @@ def user() -> None:
     """The directory: who may act, in which role and unit."""
 
 
+ROLE_HELP = "office 督查室（交办、审核）| unit 承办单位（签收、办理、报告；须带 --unit）| leader 分管领导（问责）| inspector 纪检监察（查阅）"
+
+
 @user.command("add")
 @click.argument("name")
-@click.option("--role", required=True, help="office | unit | leader | inspector")
-@click.option("--unit", help="The unit (承办单位) a unit user acts for.")
+@click.option("--role", required=True, type=click.Choice(["office", "unit", "leader", "inspector"]), help=ROLE_HELP)
+@click.option("--unit", help="承办单位用户所属的单位；名录中没有时一并加入名录（其他角色不带 --unit）。")
 @json_option
 def user_add(name: str, role: str, unit: str | None, as_json: bool) -> None:
-    """Add a user to the directory."""
-    result = settings().app.add_user(name, role, unit)
-    out(result, as_json, lambda: f"added {name} ({role}{', ' + unit if unit else ''})")
+    """Add a user to the directory (name NFKC-normalised and trimmed; audited)."""
+    from duban.directory import ROLE_LABELS
+
+    r = settings().app.add_user(name, role, unit, via="cli")
+    out(r, as_json, lambda: f"已添加用户 {r['name']}（{ROLE_LABELS[role]}{'，' + r['unit'] if r['unit'] else ''}）"
+        + (f"\n已将单位“{r['unit']}”加入单位名录" if r["unit_added"] else ""))
 
 
 @user.command("list")
@@ -102,6 +108,42 @@ def user_list(as_json: bool) -> None:
 
     rows = settings().app.users()
     out(rows, as_json, lambda: table(rows, [("name", "姓名"), ("role", "角色"), ("unit", "单位")]))
+
+
+@cli.group()
+def unit() -> None:
+    """The unit directory (单位名录): every unit a case or a user may name."""
+
+
+@unit.command("add")
+@click.argument("name")
+@json_option
+def unit_add(name: str, as_json: bool) -> None:
+    """Add a unit (name NFKC-normalised and trimmed; audited)."""
+    r = settings().app.add_unit(name, via="cli")
+    out(r, as_json, lambda: f"已将单位“{r['name']}”加入单位名录")
+
+
+@unit.command("list")
+@json_option
+def unit_list(as_json: bool) -> None:
+    """The units, with their users, cases and former names (曾用名)."""
+    from duban.output import table
+
+    rows = settings().app.units()
+    shown = [{**u, "former": "、".join(u["former_names"])} for u in rows]
+    out(rows, as_json, lambda: table(shown, [("name", "单位"), ("users", "用户数"), ("cases", "案件数"),
+                                             ("open_cases", "在办案件"), ("former", "曾用名")]))
+
+
+@unit.command("rename")
+@click.argument("old")
+@click.argument("new")
+@json_option
+def unit_rename(old: str, new: str, as_json: bool) -> None:
+    """Rename a unit: its cases, users and notices take the new name; the audit log keeps the old one."""
+    r = settings().app.rename_unit(old, new, via="cli")
+    out(r, as_json, lambda: f"单位“{r['old']}”已更名为“{r['new']}”（涉及 {len(r['cases'])} 件案件）")
 
 
 # -- workflows --------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from duban.engine.workflow import Workflow
 # Events that need no step of their own: a recompute is already reflected because the replay
 # computes with today's calendar.
 _SKIPPED = ("recompute",)
+UNIT_RENAMED = "unit_renamed"  # the directory renamed one of the case's units (duban.storage.units)
 
 
 Observer = Callable[[Mapping[str, Any], Outcome | None], None]
@@ -48,6 +49,9 @@ def replay(engine: Engine, wf: Workflow, events: Iterable[Mapping[str, Any]], ob
     while queue:
         e = queue.popleft()
         if e["action"] in _SKIPPED:
+            continue
+        if e["action"] == UNIT_RENAMED:
+            case.rename_unit(e["data"]["old"], e["data"]["new"])
             continue
         if e["role"] == "system":
             timer = DueTimer(0, case.id, e["data"]["deadline"], e["data"]["rung"],

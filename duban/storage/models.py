@@ -139,6 +139,23 @@ class UserRow(SQLModel, table=True):
     created_at: datetime
 
 
+class UnitRow(SQLModel, table=True):
+    """The unit directory (SPEC §16): every unit a case or a user may name."""
+
+    __tablename__ = "units"
+    name: str = Field(primary_key=True)
+    created_at: datetime
+
+
+class UnitNameRow(SQLModel, table=True):
+    """A unit's former names (曾用名), each pointing at the unit's current name."""
+
+    __tablename__ = "unit_names"
+    name: str = Field(primary_key=True)
+    unit: str = Field(index=True)
+    renamed_at: datetime
+
+
 class CalendarDayRow(SQLModel, table=True):
     """A day that differs from Monday–Friday: a holiday, or a make-up working day (调休)."""
 

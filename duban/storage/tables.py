@@ -192,6 +192,22 @@ USERS = Table(
     _required("created_at", UTCDateTime()),
 )
 
+# The unit directory (SPEC §16): every unit a case or a user may name. Cases, users and
+# notices hold a unit by its name; a rename rewrites them (duban.storage.units).
+UNITS = Table(
+    "units", METADATA,
+    Column("name", String, primary_key=True),
+    _required("created_at", UTCDateTime()),
+)
+
+# A unit's former names (曾用名), each pointing at the unit's current name.
+UNIT_NAMES = Table(
+    "unit_names", METADATA,
+    Column("name", String, primary_key=True),
+    _required("unit", String, index=True),
+    _required("renamed_at", UTCDateTime()),
+)
+
 # A day that differs from Monday–Friday: a holiday, or a make-up working day (调休).
 CAL_DAYS = Table(
     "calendar_days", METADATA,
@@ -228,7 +244,7 @@ def table(model: Any) -> Table:
     return t
 
 
-_MODELS = ("CaseRow", "CaseUnitRow", "TimerRow", "AuditEventRow", "CheckpointRow", "AuditExportRow", "NoticeRow", "UserRow", "CalendarDayRow",
+_MODELS = ("CaseRow", "CaseUnitRow", "TimerRow", "AuditEventRow", "CheckpointRow", "AuditExportRow", "NoticeRow", "UserRow", "UnitRow", "UnitNameRow", "CalendarDayRow",
            "CalendarYearRow", "WorkflowVersionRow")
 
 
