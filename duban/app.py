@@ -40,9 +40,11 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
 
     from duban.engine.service import Actor, Engine
+    from duban.storage.repository import NoticeWriter
     from duban.workflows import Catalog
 
 log = get_logger("duban")
+_UNREAD = object()  # App.outbox not read from the settings yet
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ class App:
         self._engine: Engine | None = None
         self._pinned: dict[tuple[str, int], Workflow] = {}
         self._shown: dict[tuple[str, int], Workflow] = {}
+        self._outbox: Any = _UNREAD
 
     # -- wiring ------------------------------------------------------------------------
     @property
@@ -83,6 +86,32 @@ class App:
 
             self._catalog = Catalog()
         return self._catalog
+
+    @property
+    def outbox(self) -> NoticeWriter | None:
+        """The office's notice routes (SPEC §14), read once from DUBAN_SETTINGS: notices of a
+        routed kind are written with their deliveries. A bad `notify` section never blocks a
+        step: it is logged here, and `notify run` / `scheduler run` refuse it at start."""
+        if self._outbox is _UNREAD:
+            from duban.delivery.settings import SettingsError, load, settings_path
+            from duban.errors import DefinitionError
+
+            try:
+                notify = load(settings_path())
+            except (SettingsError, DefinitionError) as exc:
+                log.warning("notify.settings_unusable", reason=str(exc), deliveries="none written until fixed")
+                notify = None
+            if notify is None or not notify.routes:
+                self._outbox = None
+            else:
+                from duban.delivery.outbox import Outbox
+
+                self._outbox = Outbox(notify)
+        return self._outbox  # type: ignore[no-any-return]
+
+    @outbox.setter
+    def outbox(self, value: NoticeWriter | None) -> None:
+        self._outbox = value
 
     def engine(self, conn: Connection) -> Engine:
         if self._engine is None:
@@ -167,12 +196,21 @@ class App:
         return {"database": self.db.display_url, "calendar_seeded": seeded,
                 "calendar_years": [years[0], years[-1]] if years else None}
 
-    def add_user(self, name: str, role: str, unit: str | None, *, via: str = "python") -> dict[str, Any]:
-        """Add a user (and a unit user's unit when it is new); audited (`duban.directory`)."""
+    def add_user(self, name: str, role: str, unit: str | None, *, via: str = "python",
+                 email: str | None = None) -> dict[str, Any]:
+        """Add a user (and a unit user's unit when it is new); audited (`duban.directory`).
+        `email` is where the notices routed to the user's unit or role are mailed (SPEC §14)."""
         from duban import directory
 
+        if email is not None:
+            from duban.delivery.outbox import checked_email
+
+            email = checked_email(email)
         with self.db.write() as conn:
             added = directory.add_user(conn, name, role, unit, self.clock.now(), via)
+            if email is not None:
+                repo.set_email(conn, added["name"], email)
+                added = {**added, "email": email}
         log.info("user.added", user=added["name"], role=role, unit=added["unit"])
         return added
 
@@ -220,7 +258,7 @@ class App:
                 wf, title=title, lead_unit=lead_unit, co_units=co_units, due=due, values=values, actor=who, now=now,
                 milestones=milestones or [], report=report,
             )
-            case = repo.commit_outcome(conn, out, now)
+            case = repo.commit_outcome(conn, out, now, outbox=self.outbox)
             shown = self._case_json(conn, case)
         self._warn_approximate(case)
         log.info("case.opened", case_id=case.id, workflow=wf.name, actor=who.name)
@@ -266,7 +304,7 @@ class App:
             values = {**values, "unit": unit(conn, values["unit"], "--set unit=", lock=True)}
         from_state = case.state
         out = self.engine(conn).fire(wf, case, trigger, actor=who, note=note, values=values, now=now)
-        repo.commit_outcome(conn, out, now)
+        repo.commit_outcome(conn, out, now, outbox=self.outbox)
         return case, Transitioned(case_id, trigger, who.name, from_state, case.state, case.version)
 
     def _case(self, conn: Connection, case_id: int) -> Case:

@@ -137,6 +137,7 @@ class UserRow(SQLModel, table=True):
     role: str
     unit: str | None = None
     created_at: datetime
+    email: str | None = None  # where the notices of the user's unit (or role) are mailed (SPEC §14)
 
 
 class UnitRow(SQLModel, table=True):
@@ -185,6 +186,114 @@ class WorkflowVersionRow(SQLModel, table=True):
     source: str
     body: dict[str, Any] = Field(sa_type=JSON)
     pinned_at: datetime
+
+
+class DeliveryRow(SQLModel, table=True):
+    """One notice to one recipient over one channel (SPEC §14): written with the notice, sent later."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        Index("ix_deliveries_status_next_at", "status", "next_at"),  # what is due: the deliverer's claim
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    notice_id: int = Field(foreign_key="notices.id", index=True)
+    case_id: int = Field(foreign_key="cases.id")
+    channel: str  # email | webhook | dingtalk | wecom | feishu
+    recipient: str  # the unit, role or user told
+    address: str | None = None  # the mailbox, for email
+    status: str = "pending"  # pending | retrying | sent | failed
+    attempts: int = 0
+    next_at: datetime  # not tried again before this instant
+    claimed_by: str | None = None
+    lease_until: datetime | None = None
+    created_at: datetime
+    finished_at: datetime | None = None
+    last_status_code: int | None = None
+    last_error: str | None = None
+
+
+class DeliveryAttemptRow(SQLModel, table=True):
+    """Every try of a delivery, whatever came of it: the proof of when and how a unit was told."""
+
+    __tablename__ = "delivery_attempts"
+    __table_args__ = (
+        Index("ix_delivery_attempts_channel_at", "channel", "at"),  # a robot's sends in the last minute
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="deliveries.id", index=True)
+    attempt: int
+    at: datetime
+    channel: str
+    recipient: str
+    status_code: int | None = None
+    error: str | None = None
+    ok: bool
+    duration_ms: int
+    node: str
+
+
+class NoticeNumberRow(SQLModel, table=True):
+    """The office number of a printed 督办通知书 / 催办通知书 (督办〔2027〕12号): given once, kept for reprints."""
+
+    __tablename__ = "notice_numbers"
+    __table_args__ = (
+        Index("ux_notice_numbers_word_year_number", "word", "year", "number", unique=True),
+    )
+    notice_id: int = Field(foreign_key="notices.id", primary_key=True, sa_column_kwargs={"autoincrement": False})
+    word: str
+    year: int
+    number: int
+    issued_at: datetime
+
+class CredentialRow(SQLModel, table=True):
+    """A user's sign-in secrets (SPEC §12), apart from the directory row: argon2id hash, TOTP."""
+
+    __tablename__ = "credentials"
+    user_name: str = Field(foreign_key="users.name", primary_key=True)
+    password_hash: str | None = None
+    password_set_at: datetime | None = None
+    totp_secret: str | None = None
+    totp_last_step: int | None = None
+    locked_until: datetime | None = None
+
+
+class SignInFailureRow(SQLModel, table=True):
+    """A failed sign-in not yet counted into a lock."""
+
+    __tablename__ = "sign_in_failures"
+    id: int | None = Field(default=None, primary_key=True)
+    user_name: str = Field(index=True)
+    at: datetime
+
+
+class SessionRow(SQLModel, table=True):
+    """A board session, server-side; the cookie's id is stored only as its SHA-256."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (Index("ux_sessions_id_hash", "id_hash", unique=True),)
+    id: int | None = Field(default=None, primary_key=True)
+    id_hash: str
+    user_name: str = Field(index=True)
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    ended_at: datetime | None = None
+    end_reason: str | None = None
+
+
+class ApiTokenRow(SQLModel, table=True):
+    """An API token, stored only as its SHA-256."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (Index("ux_api_tokens_token_hash", "token_hash", unique=True),)
+    id: int | None = Field(default=None, primary_key=True)
+    user_name: str = Field(index=True)
+    label: str | None = None
+    token_hash: str
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
 
 
 # Tables declared in their own modules join the same metadata (alembic compares all of it).

@@ -21,7 +21,7 @@ import functools
 import json
 from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, Table, and_, delete, insert, or_, select
 from sqlalchemy.engine import Dialect
@@ -209,32 +209,50 @@ def _update_case(conn: Connection, case: Case, now: datetime) -> None:
     vars(case)[_STORED] = (case.version, snapshot)
 
 
+class NoticeWriter(Protocol):
+    """Writes notices together with their deliveries (`duban.delivery.outbox.Outbox`)."""
+
+    def wants(self, kinds: Iterable[str]) -> bool: ...
+
+    def write(self, conn: Connection, notices: Sequence[tuple[int, Notice]], rows: list[list[Any]]) -> None: ...
+
+
 class Batch:
     """The audit events and notices of one or several engine steps in one transaction (a
     scheduler chunk): the events go onto one `audit_log.Chain` (the chain head is read once,
     at the end) and the notices are inserted together; `flush` sends both, and must run
-    before the commit."""
+    before the commit. With an `outbox` whose routes want one of the notices' kinds, the
+    outbox writes the notices and their deliveries instead (SPEC §14), in this transaction."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, outbox: NoticeWriter | None = None) -> None:
         self.conn = conn
         self.chain = audit_log.Chain(conn)
+        self.outbox = outbox
         self._notices: list[list[Any]] = []
+        self._raw: list[tuple[int, Notice]] = []  # kept only with an outbox
 
     def add_notices(self, case_id: int, notices: Sequence[Notice]) -> None:
         self._notices.extend(bind(self.conn.dialect, NOTICES, _NOTICE_COLUMNS,
                                   (case_id, n.at, n.kind, n.recipient, n.level, n.title)) for n in notices)
+        if self.outbox is not None:
+            self._raw.extend((case_id, n) for n in notices)
 
     def flush(self) -> None:
         if self._notices:
-            run(self.conn, _NOTICE, many=self._notices).close()
-            self._notices = []
+            if self.outbox is not None and self.outbox.wants(n.kind for _, n in self._raw):
+                self.outbox.write(self.conn, self._raw, self._notices)
+            else:
+                run(self.conn, _NOTICE, many=self._notices).close()
+            self._notices, self._raw = [], []
         self.chain.flush()  # last: the chain lock is held from here to the commit
 
 
-def commit_outcome(conn: Connection, out: Outcome, now: datetime, batch: Batch | None = None) -> Case:
+def commit_outcome(conn: Connection, out: Outcome, now: datetime, batch: Batch | None = None,
+                   outbox: NoticeWriter | None = None) -> Case:
     """Write one engine step. A new case is inserted; an existing one must still be at the
     version it was read at, or ConcurrencyError (exit 5) and the caller's transaction rolls back.
-    With a `batch`, the audit events and notices wait in it for its flush."""
+    With a `batch`, the audit events and notices wait in it for its flush; without one, the
+    step's notices are written with their deliveries when `outbox` routes them."""
     case = out.case
     dialect = conn.dialect
     if case.id is None:
@@ -261,7 +279,7 @@ def commit_outcome(conn: Connection, out: Outcome, now: datetime, batch: Batch |
         run(conn, _ARM, many=[bind(dialect, TIMERS, _ARM_COLUMNS,
                                    (case.id, t.deadline, t.rung, t.due_at, t.approximate, PENDING))
                               for t in out.arm]).close()
-    writes = batch if batch is not None else Batch(conn)
+    writes = batch if batch is not None else Batch(conn, outbox)
     writes.chain.add(case.id, out.events)
     writes.add_notices(case.id, out.notices)
     if batch is None:
@@ -351,6 +369,10 @@ def get_user(conn: Connection, name: str) -> dict[str, Any] | None:
 
 def add_user(conn: Connection, name: str, role: str, unit: str | None, now: datetime) -> None:
     conn.execute(insert(USERS).values(name=name, role=role, unit=unit, created_at=now))
+
+
+def set_email(conn: Connection, name: str, email: str | None) -> None:
+    run(conn, "UPDATE users SET email = ? WHERE name = ?", (email, name)).close()
 
 
 def list_users(conn: Connection) -> list[dict[str, Any]]:

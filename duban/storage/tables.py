@@ -190,6 +190,7 @@ USERS = Table(
     _required("role", String),
     _optional("unit", String),
     _required("created_at", UTCDateTime()),
+    _optional("email", String),  # where the notices of the user's unit (or role) are mailed (SPEC §14)
 )
 
 # The unit directory (SPEC §16): every unit a case or a user may name. Cases, users and
@@ -237,6 +238,105 @@ WORKFLOW_VERSIONS = Table(
 )
 
 
+# One notice to one recipient over one channel (SPEC §14): written with the notice, sent later.
+DELIVERIES = Table(
+    "deliveries", METADATA,
+    Column("id", Integer, primary_key=True),
+    _required("notice_id", Integer, ForeignKey("notices.id"), index=True),
+    _required("case_id", Integer, ForeignKey("cases.id")),
+    _required("channel", String),  # email | webhook | dingtalk | wecom | feishu
+    _required("recipient", String),  # the unit, role or user told
+    _optional("address", String),  # the mailbox, for email
+    _required("status", String, default="pending"),  # pending | retrying | sent | failed
+    _required("attempts", Integer, default=0),
+    _required("next_at", UTCDateTime()),  # not tried again before this instant
+    _optional("claimed_by", String),
+    _optional("lease_until", UTCDateTime()),
+    _required("created_at", UTCDateTime()),
+    _optional("finished_at", UTCDateTime()),
+    _optional("last_status_code", Integer),
+    _optional("last_error", String),
+    Index("ix_deliveries_status_next_at", "status", "next_at"),  # what is due: the deliverer's claim
+)
+
+# Every try of a delivery, whatever came of it: the proof of when and how a unit was told.
+DELIVERY_ATTEMPTS = Table(
+    "delivery_attempts", METADATA,
+    Column("id", Integer, primary_key=True),
+    _required("delivery_id", Integer, ForeignKey("deliveries.id"), index=True),
+    _required("attempt", Integer),
+    _required("at", UTCDateTime()),
+    _required("channel", String),
+    _required("recipient", String),
+    _optional("status_code", Integer),
+    _optional("error", String),
+    _required("ok", Boolean),
+    _required("duration_ms", Integer),
+    _required("node", String),
+    Index("ix_delivery_attempts_channel_at", "channel", "at"),  # a robot's sends in the last minute
+)
+
+# The office number of a printed 督办通知书 / 催办通知书 (督办〔2027〕12号): given once, kept for reprints.
+NOTICE_NUMBERS = Table(
+    "notice_numbers", METADATA,
+    Column("notice_id", Integer, ForeignKey("notices.id"), primary_key=True, autoincrement=False),
+    _required("word", String),
+    _required("year", Integer),
+    _required("number", Integer),
+    _required("issued_at", UTCDateTime()),
+    Index("ux_notice_numbers_word_year_number", "word", "year", "number", unique=True),
+)
+
+# Sign-in (SPEC §12, duban.access). Secrets are kept apart from the directory's `users` row,
+# so nothing that lists users can carry one; a session id and an API token are stored only
+# as their SHA-256, a password only as its argon2id hash.
+CREDENTIALS = Table(
+    "credentials", METADATA,
+    Column("user_name", String, ForeignKey("users.name"), primary_key=True),
+    _optional("password_hash", String),  # argon2id, PHC string
+    _optional("password_set_at", UTCDateTime()),
+    _optional("totp_secret", String),  # base32; set: the user signs in with a TOTP code too
+    _optional("totp_last_step", Integer),  # the last accepted TOTP time step: a code works once
+    _optional("locked_until", UTCDateTime()),  # 5 failures within 15 min lock the user until then
+)
+
+# Failed sign-ins of a user not yet counted into a lock (cleared at a lock and a sign-in).
+SIGN_IN_FAILURES = Table(
+    "sign_in_failures", METADATA,
+    Column("id", Integer, primary_key=True),
+    _required("user_name", String, index=True),
+    _required("at", UTCDateTime()),
+)
+
+# Board sessions, server-side: revocable, idle and absolute limits checked at every request.
+SESSIONS = Table(
+    "sessions", METADATA,
+    Column("id", Integer, primary_key=True),  # what audit events name (never the session id)
+    _required("id_hash", String),  # SHA-256 of the session id the cookie holds
+    _required("user_name", String, index=True),
+    _required("created_at", UTCDateTime()),
+    _required("last_seen_at", UTCDateTime()),
+    _required("expires_at", UTCDateTime()),  # the absolute limit: created + 12 h
+    _optional("ended_at", UTCDateTime()),
+    _optional("end_reason", String),  # signed_out | idle | expired | disabled
+    Index("ux_sessions_id_hash", "id_hash", unique=True),
+)
+
+# API tokens for integrations: `Authorization: Bearer TOKEN` acts as the user.
+API_TOKENS = Table(
+    "api_tokens", METADATA,
+    Column("id", Integer, primary_key=True),
+    _required("user_name", String, index=True),
+    _optional("label", String),
+    _required("token_hash", String),  # SHA-256 of the token, printed once at creation
+    _required("created_at", UTCDateTime()),
+    _optional("expires_at", UTCDateTime()),
+    _optional("revoked_at", UTCDateTime()),
+    _optional("last_used_at", UTCDateTime()),
+    Index("ux_api_tokens_token_hash", "token_hash", unique=True),
+)
+
+
 def table(model: Any) -> Table:
     """The Core table of a SQLModel class (typed, for the repository)."""
     t = model.__table__
@@ -245,7 +345,7 @@ def table(model: Any) -> Table:
 
 
 _MODELS = ("CaseRow", "CaseUnitRow", "TimerRow", "AuditEventRow", "CheckpointRow", "AuditExportRow", "NoticeRow", "UserRow", "UnitRow", "UnitNameRow", "CalendarDayRow",
-           "CalendarYearRow", "WorkflowVersionRow")
+           "CalendarYearRow", "WorkflowVersionRow", "DeliveryRow", "DeliveryAttemptRow", "NoticeNumberRow")
 
 
 def __getattr__(name: str) -> Any:
