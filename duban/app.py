@@ -177,6 +177,8 @@ class App:
         user = repo.get_user(conn, name)
         if user is None:
             raise NotFoundError(f"actor '{name}' is not in the directory (add with: duban user add {name} --role …)")
+        if user["disabled_at"] is not None:  # SPEC §12: a disabled user cannot act, on any path
+            raise PermissionDeniedError(f"用户“{user['name']}”已停用，不能操作（恢复：duban user enable {user['name']}）")
         return Actor(user["name"], user["role"], user["unit"])
 
     # -- operator ----------------------------------------------------------------------
@@ -197,7 +199,7 @@ class App:
                 "calendar_years": [years[0], years[-1]] if years else None}
 
     def add_user(self, name: str, role: str, unit: str | None, *, via: str = "python",
-                 email: str | None = None) -> dict[str, Any]:
+                 email: str | None = None, mobile: str | None = None) -> dict[str, Any]:
         """Add a user (and a unit user's unit when it is new); audited (`duban.directory`).
         `email` is where the notices routed to the user's unit or role are mailed (SPEC §14)."""
         from duban import directory
@@ -206,11 +208,18 @@ class App:
             from duban.delivery.outbox import checked_email
 
             email = checked_email(email)
+        if mobile is not None:
+            from duban.access import mobile as mobiles
+
+            mobile = mobiles.checked(mobile)  # exit 2 before anything is written
         with self.db.write() as conn:
             added = directory.add_user(conn, name, role, unit, self.clock.now(), via)
             if email is not None:
                 repo.set_email(conn, added["name"], email)
                 added = {**added, "email": email}
+            if mobile is not None:
+                mobiles.store(conn, added["name"], mobile)
+                added = {**added, "mobile": mobile}
         log.info("user.added", user=added["name"], role=role, unit=added["unit"])
         return added
 
@@ -271,6 +280,9 @@ class App:
         with self.db.write() as conn:
             case, step = self._step(conn, case_id, trigger, actor, note, values, expected_version)
             shown = self._case_json(conn, case)
+            from duban.views import step_json
+
+            shown["step"] = step_json(step, self.workflow_of(conn, case))  # what `签收` resolved to, for the line printed
         log.info("case.transitioned", case_id=case_id, trigger=trigger, actor=step.actor, state=step.state)
         return shown
 
@@ -335,8 +347,9 @@ class App:
     def _warn_approximate(self, case: Case) -> None:
         for d in case.deadlines.values():
             if d.approximate:
-                log.warning("deadline.approximate", case_id=case.id, deadline=d.name, due_at=d.due_at.isoformat(),
-                            reason=f"no working-day calendar for {d.due_at.astimezone(self.tz).year}: weekends only")
+                due = d.due_at.astimezone(self.tz)  # the office's time, as every other line a person may read
+                log.warning("deadline.approximate", case_id=case.id, deadline=d.name, due_at=due.isoformat(),
+                            reason=f"no working-day calendar for {due.year}: weekends only")
 
     def show(self, case_id: int) -> dict[str, Any]:
         with self.db.read() as conn:
@@ -347,8 +360,8 @@ class App:
         from duban.views import event_json
 
         with self.db.read() as conn:
-            self._case(conn, case_id)
-            return [event_json(e, self.tz) for e in audit_log.iterate(conn, case_id=case_id)]
+            wf = self._shown_workflow(conn, self._case(conn, case_id))
+            return [event_json(e, self.tz, wf) for e in audit_log.iterate(conn, case_id=case_id)]
 
     def list_cases(self, *, state: str | None = None, unit: str | None = None, workflow: str | None = None,
                    overdue: bool | None = None) -> list[dict[str, Any]]:

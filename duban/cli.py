@@ -13,12 +13,13 @@ from typing import Any
 
 import click
 
-from duban.cli_support import Settings, json_option, out, settings, wants_json
+from duban.cli_support import Settings, WorkflowArgument, json_option, out, settings, wants_json
 from duban.errors import DubanError, UsageError
 
 CASE_COLUMNS = [
     ("id", "编号"), ("workflow_label", "流程"), ("state_label", "状态"), ("title", "标题"),
     ("lead_unit", "牵头单位"), ("due_at", "办结时限"), ("escalation_label", "预警级别"), ("overdue", "超期"),
+    ("was_overdue", "曾超期"),  # a deadline was missed, even if the case has closed since (SPEC §16)
 ]
 
 
@@ -90,12 +91,14 @@ ROLE_HELP = "office 督查室（交办、审核）| unit 承办单位（签收�
 @click.argument("name")
 @click.option("--role", required=True, type=click.Choice(["office", "unit", "leader", "inspector"]), help=ROLE_HELP)
 @click.option("--unit", help="承办单位用户所属的单位；名录中没有时一并加入名录（其他角色不带 --unit）。")
+@click.option("--email", help="邮箱：本单位（或本角色）的通知按路由发到这里（notify，SPEC §14）。")
+@click.option("--mobile", help="手机号（11 位，可带 +86）。")
 @json_option
-def user_add(name: str, role: str, unit: str | None, as_json: bool) -> None:
+def user_add(name: str, role: str, unit: str | None, email: str | None, mobile: str | None, as_json: bool) -> None:
     """Add a user to the directory (name NFKC-normalised and trimmed; audited)."""
     from duban.directory import ROLE_LABELS
 
-    r = settings().app.add_user(name, role, unit, via="cli")
+    r = settings().app.add_user(name, role, unit, via="cli", email=email, mobile=mobile)
     out(r, as_json, lambda: f"已添加用户 {r['name']}（{ROLE_LABELS[role]}{'，' + r['unit'] if r['unit'] else ''}）"
         + (f"\n已将单位“{r['unit']}”加入单位名录" if r["unit_added"] else ""))
 
@@ -104,10 +107,12 @@ def user_add(name: str, role: str, unit: str | None, as_json: bool) -> None:
 @json_option
 def user_list(as_json: bool) -> None:
     """List the directory."""
+    from duban.labels import role_label
     from duban.output import table
 
     rows = settings().app.users()
-    out(rows, as_json, lambda: table(rows, [("name", "姓名"), ("role", "角色"), ("unit", "单位")]))
+    out(rows, as_json, lambda: table([{**r, "role_label": role_label(r["role"])} for r in rows],
+                                     [("name", "姓名"), ("role_label", "角色"), ("unit", "单位")]))
 
 
 @cli.group()
@@ -207,9 +212,9 @@ def case() -> None:
     """Open, advance and read cases."""
 
 
-@case.command("open")
+@case.command("open", cls=WorkflowArgument)
 @click.argument("workflow_name", metavar="WORKFLOW")
-@click.option("--title", required=True)
+@click.option("--title", required=True, help="The case's title (标题), as the notices and reports will show it.")
 @click.option("--unit", "lead_unit", required=True, help="The lead unit (牵头单位).")
 @click.option("--co-unit", "co_units", multiple=True, help="A co-unit (配合单位); repeatable.")
 @click.option("--due", help="Due rule: 2027-05-31, 15wd, 3d, 3mo, 5h, 30min or an ISO datetime.")
@@ -220,73 +225,79 @@ def case() -> None:
 @json_option
 def case_open(workflow_name: str, title: str, lead_unit: str, co_units: tuple[str, ...], due: str | None,
               sets: tuple[str, ...], milestones: tuple[str, ...], report: str | None, as_json: bool) -> None:
-    """Open a case; prints its id."""
+    """Open a case of WORKFLOW (one of those listed below); prints its id."""
+    from duban.labels import shown_time
+
     s = settings()
     result = s.app.open_case(workflow_name, title=title, lead_unit=lead_unit, co_units=list(co_units),
                              due=due, values=parse_sets(sets), actor=s.actor,
                              milestones=[parse_milestone(m) for m in milestones], report=report)
     approx = "（约，日历未载入）" if result["approximate"] else ""
-    out(result, as_json, lambda: f"{result['id']}\t{result['state_label']}\t办结时限 {result['due_at'] or '-'}{approx}")
+    out(result, as_json, lambda: f"{result['id']}\t{result['state_label']}\t办结时限 {shown_time(result['due_at'])}{approx}")
 
 
 @case.command("fire")
 @click.argument("case_id", type=int)
 @click.argument("trigger")
 @click.option("--note", default="", help="Why (required for reject, return …).")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="A value the trigger needs, e.g. measure=诫勉谈话, until=2027-06-30, unit=区财政局; repeatable.")
 @click.option("--expect-version", type=int, help="Refuse (exit 5) unless the case is still at this version.")
 @json_option
 def case_fire(case_id: int, trigger: str, note: str, sets: tuple[str, ...], expect_version: int | None,
               as_json: bool) -> None:
-    """Fire TRIGGER on a case as --actor."""
+    """Fire TRIGGER (its identifier or its label: accept or 签收) on a case as --actor."""
     s = settings()
     result = s.app.fire(case_id, trigger, actor=s.actor, note=note, values=parse_sets(sets),
                         expected_version=expect_version)
-    out(result, as_json, lambda: f"case {case_id}: {trigger} → {result['state']} {result['state_label']}")
+    out(result, as_json, lambda: f"案件 {case_id}：{result['step']['trigger_label']} → {result['state_label']}")
 
 
 @case.command("show")
 @click.argument("case_id", type=int)
+@click.option("--all", "every_timer", is_flag=True, help="List every timer, those a later step cancelled too.")
 @json_option
-def case_show(case_id: int, as_json: bool) -> None:
-    """One case: state, deadlines, timers, what may happen next."""
+def case_show(case_id: int, every_timer: bool, as_json: bool) -> None:
+    """One case: state, deadlines, live timers, what may happen next."""
     from duban.workflow_text import case_text
 
     result = settings().app.show(case_id)
-    out(result, as_json, lambda: case_text(result))
+    out(result, as_json, lambda: case_text(result, every_timer=every_timer))
 
 
 @case.command("history")
 @click.argument("case_id", type=int)
 @json_option
 def case_history(case_id: int, as_json: bool) -> None:
-    """The audit events of one case."""
-    from duban.output import table
+    """The audit events of one case (labels here; identifiers with --json)."""
+    from duban.output import table, timed
 
     rows = settings().app.history(case_id)
-    out(rows, as_json, lambda: table(rows, [("seq", "序号"), ("at", "时间"), ("actor", "操作人"), ("action", "动作"),
-                                              ("trigger", "操作"), ("from_state", "原状态"), ("to_state", "新状态"), ("note", "说明")]))
+    out(rows, as_json, lambda: table(timed(rows), [
+        ("seq", "序号"), ("at", "时间"), ("actor_label", "操作人"), ("role_label", "角色"), ("action_label", "动作"),
+        ("trigger_label", "操作"), ("from_state_label", "原状态"), ("to_state_label", "新状态"), ("note", "说明")]))
 
 
 @case.command("list")
-@click.option("--state")
-@click.option("--unit")
-@click.option("--workflow", "workflow_name")
+@click.option("--state", help="Only cases in this state, by identifier or label (in_progress or 办理中: every workflow's).")
+@click.option("--unit", help="Only cases this unit leads or co-handles (配合).")
+@click.option("--workflow", "workflow_name", help="Only cases of this workflow, by name or label (supervision or 督办事项).")
 @click.option("--overdue", is_flag=True, default=None, help="Only cases with a missed deadline.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
+              help="table for people, json for scripts, csv for Excel (Chinese headers, a BOM).")
 @json_option
 def case_list(state: str | None, unit: str | None, workflow_name: str | None, overdue: bool | None, fmt: str,
               as_json: bool) -> None:
     """List cases."""
-    from duban.output import emit_json, table, to_csv
+    from duban.output import emit_json, table, timed, to_csv
 
     rows = settings().app.list_cases(state=state, unit=unit, workflow=workflow_name, overdue=overdue)
     if fmt == "json" or wants_json(as_json):
         emit_json(rows)
     elif fmt == "csv":
-        click.echo(to_csv(rows, CASE_COLUMNS), nl=False)
+        click.echo(to_csv(timed(rows), CASE_COLUMNS), nl=False)
     else:
-        click.echo(table(rows, CASE_COLUMNS))
+        click.echo(table(timed(rows), CASE_COLUMNS))
 
 
 # -- timers and notices -----------------------------------------------------------------
@@ -296,7 +307,7 @@ def tick(as_json: bool) -> None:
     """Fire every timer due up to now (idempotent); prints what fired."""
     result = settings().app.tick()
     out({"fired_timers": result.fired_timers, "lines": result.lines}, as_json,
-        lambda: "\n".join(result.lines) or "nothing due")
+        lambda: "\n".join(result.lines) or "没有到期的计时器")
 
 
 @cli.group()
@@ -310,11 +321,25 @@ def notice() -> None:
 @json_option
 def notice_list(unit: str | None, case_id: int | None, as_json: bool) -> None:
     """Notices sent by the escalation ladder."""
-    from duban.output import table
+    from duban.delivery.status import with_deliveries
+    from duban.output import table, timed
 
-    rows = settings().app.notices(unit=unit, case_id=case_id)
-    out(rows, as_json, lambda: table(rows, [("id", "编号"), ("created_at", "时间"), ("case_id", "案件"), ("kind", "类型"),
-                                              ("recipient", "发送对象"), ("level_label", "级别"), ("title", "标题")]))
+    app = settings().app
+    rows = with_deliveries(app, app.notices(unit=unit, case_id=case_id))  # adds `deliveries` and the 送达 cell
+    out(rows, as_json, lambda: table(timed(rows), [
+        ("id", "编号"), ("created_at", "时间"), ("case_id", "案件"), ("kind", "类型"), ("recipient_label", "发送对象"),
+        ("level_label", "级别"), ("title", "标题"), ("delivery", "送达")]))
+
+
+@notice.command("print")
+@click.argument("notice_id", type=int)
+@click.option("--out", "path", required=True, type=click.Path(dir_okay=False), help="The PDF file to write.")
+@json_option
+def notice_print(notice_id: int, path: str, as_json: bool) -> None:
+    """The 督办通知书 / 催办通知书 as a PDF, with its office number (督办〔2027〕12号, kept on reprint)."""
+    from duban.cli_notify import print_notice
+
+    print_notice(notice_id, path, as_json)
 
 
 # -- audit ------------------------------------------------------------------------------
@@ -357,7 +382,8 @@ def audit_verify(file: str | None, jobs: int | None, pubkey: str | None, checkpo
 
 
 @audit.command("export")
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "xlsx"]), required=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "xlsx"]), required=True,
+              help="csv or xlsx for people (labels beside identifiers, Excel-safe cells); jsonl re-verifies offline.")
 @click.option("--out", "path", required=True, type=click.Path(dir_okay=False), help="The file; FILE.manifest.json goes beside it.")
 @click.option("--case", "case_id", type=int, help="Only this case's events.")
 @click.option("--unit", help="Only events of cases this unit leads or co-handles.")
@@ -437,6 +463,20 @@ from duban.cli_audit import checkpoint, keygen, prove  # noqa: E402
 
 for _command in (keygen, checkpoint, prove):
     audit.add_command(_command)
+
+from duban.cli_notify import notify  # noqa: E402
+
+cli.add_command(notify)
+
+from duban.cli_serve import serve  # noqa: E402
+
+cli.add_command(serve)
+
+from duban.cli_access import token, user_commands  # noqa: E402
+
+cli.add_command(token)
+for _command in user_commands:
+    user.add_command(_command)
 
 
 def main() -> None:

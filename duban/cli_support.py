@@ -43,9 +43,16 @@ class Settings:
     def app(self) -> App:
         if self._app is None:
             from duban.app import App
+            from duban.directory import os_user
             from duban.storage.database import Database
 
             self._app = App(Database(self.db), self.clock(), self.tz)
+            from duban.logconfig import use_clock
+
+            use_clock(self._app.clock, self.tz)  # log lines carry the command's time (DUBAN_NOW when pinned)
+            # SPEC §12: whoever can open the database is its operator; every event a command
+            # writes says it came from the CLI and which operating-system user ran it
+            self._app.db.origin = {"via": "cli", "os_user": os_user()}
             # close the pool when the command ends: no connection left for the garbage collector
             click.get_current_context().call_on_close(self._app.db.dispose)
         return self._app
@@ -73,3 +80,22 @@ def out(value: Any, as_json: bool, human: Callable[[], str]) -> None:
         emit_json(value)
     else:
         click.echo(human())
+
+
+class WorkflowArgument(click.Command):
+    """A command whose WORKFLOW argument names a workflow: its help lists them, with their
+    labels (read from the catalog only when the help is shown)."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from duban.errors import DubanError
+
+        try:
+            from duban.workflows import Catalog
+
+            catalog = Catalog()
+            rows = [(name, f"{catalog.latest(name).spec.label}") for name in catalog.names()]
+        except DubanError as exc:  # a bad workflow file must not hide the help
+            rows = [("?", f"the workflows could not be read: {exc}")]
+        with formatter.section("WORKFLOW (流程)"):
+            formatter.write_dl(rows)
+        super().format_epilog(ctx, formatter)

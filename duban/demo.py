@@ -20,6 +20,7 @@ from typing import Any
 from duban.app import App
 from duban.clock import ManualClock
 from duban.errors import RefusedError
+from duban.logconfig import use_clock
 from duban.storage.database import Database
 
 START = date(2017, 5, 12)
@@ -82,6 +83,7 @@ def run_demo(db_url: str, tz: tzinfo, echo: Callable[[str], Any] | None = print)
     _refuse_existing(db_url)
     clock = ManualClock(datetime.combine(START, time(9, 0), tz))
     app = App(Database(db_url), clock, tz)
+    use_clock(clock, tz)  # the demo's log lines carry its simulated time
     app.init()
     for unit in UNITS:
         app.add_unit(unit, via="demo")
@@ -106,16 +108,16 @@ def run_demo(db_url: str, tz: tzinfo, echo: Callable[[str], Any] | None = print)
             try:
                 case = app.fire(ids[key], trigger, actor=who, note=note)
             except RefusedError as exc:  # e.g. reporting a case that is already closed
-                say(f"{day}  ✗ {who} {trigger}: {exc}")
+                say(f"{day}  ✗ {who}：{exc}")
                 continue
             timeline.append({"date": day.isoformat(), "event": f"case {ids[key]} {trigger} by {who} → {case['state']}"})
-            say(f"{day}  ✎ {who}: case {ids[key]} {trigger} → {case['state_label']}")
+            say(f"{day}  ✎ {who}：案件 {ids[key]} {case['step']['trigger_label']} → {case['state_label']}")
         day += timedelta(days=1)
     clock.set(datetime.combine(END, time(10, 0), tz))
     worst = max(app.list_cases(), key=lambda c: c["escalation_level"])
     decided = app.fire(worst["id"], "hold_accountable", actor="李副区长", note="长期未签收未办理",
                        values={"measure": "诫勉谈话"})
-    say(f"{END}  ⚖ 李副区长: case {worst['id']} 问责（诫勉谈话）→ {decided['state_label']}")
+    say(f"{END}  ⚖ 李副区长：案件 {worst['id']} 问责（诫勉谈话）→ {decided['state_label']}")
     return _summary(app, timeline, say)
 
 
@@ -127,17 +129,25 @@ def _refuse_existing(db_url: str) -> None:
 
 
 def _summary(app: App, timeline: list[dict[str, Any]], say: Callable[[str], Any]) -> dict[str, Any]:
-    from duban.output import table
+    from duban.output import table, timed
 
     cases = app.list_cases()
     notices = app.notices()
     count, head, broken = app.verify()
-    say("\n结果 cases:")
-    say(table(cases, [("id", "编号"), ("state_label", "状态"), ("lead_unit", "牵头单位"), ("due_at", "办结时限"),
+    say("\n结果：")
+    say(table(timed(cases), [("id", "编号"), ("state_label", "状态"), ("lead_unit", "牵头单位"), ("due_at", "办结时限"),
                       ("escalation_label", "预警级别"), ("title", "标题")]))
-    say(f"\n{len(notices)} 条通知 notices (duban notice list)；审计链 {count} 条事件，"
+    say(f"\n{len(notices)} 条通知（duban notice list）；审计链 {count} 条事件，"
         + ("校验通过 ✓" if broken is None else f"校验失败 ✗ {broken}"))
-    say(f"数据库: {app.db.display_url}  — 试试: duban case show {cases[0]['id']}; duban audit verify")
+    say(f"数据库：{app.db.display_url}  — 试试：duban case show {_worth_a_look(cases)}；duban case history "
+        f"{_worth_a_look(cases)}；duban audit verify")
     return {"cases": [{k: c[k] for k in ("id", "state", "escalation_level", "overdue", "title")} for c in cases],
             "timeline": timeline, "notices": len(notices), "audit_events": count, "chain_ok": broken is None,
             "chain_head": head, "database": app.db.display_url}
+
+
+def _worth_a_look(cases: list[dict[str, Any]]) -> int:
+    """The case the demo suggests showing: the most escalated one still open (the one never
+    signed for, at 通报), as the README's Quick start says."""
+    still_open = [c for c in cases if c["closed_at"] is None] or cases
+    return int(max(still_open, key=lambda c: (c["escalation_level"], -c["id"]))["id"])

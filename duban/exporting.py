@@ -12,7 +12,11 @@ the end.
 
 - JSONL keeps every hashed field exactly (``at`` in the chain's UTC form), so an export
   re-verifies offline (`duban.manifest.verify_export`).
-- CSV is UTF-8 with a BOM so Excel shows the Chinese text; instants in the office's zone.
+- CSV is UTF-8 with a BOM so Excel shows the Chinese text; instants in the office's zone
+  (ISO 8601 to the microsecond: the exact instant of the record). Beside each identifier
+  (role, action, trigger, states) a column with its label, and each event's case title and
+  lead unit (`duban.export_labels`); a cell a spreadsheet would run as a formula is written
+  with a leading ``'`` (`duban.cells`).
 - XLSX (openpyxl write-only mode) has Chinese headers, a frozen header row, column widths
   fitted to the header and the first rows, and instants as real Excel dates (local time).
 """
@@ -38,8 +42,10 @@ from typing import Any, BinaryIO
 from sqlalchemy import Connection, select
 from sqlalchemy.engine import Dialect
 
+from duban.cells import defused_column
 from duban.engine.audit import EventBatch, JsonRows, json_values, paused_gc
 from duban.errors import NotFoundError, UsageError
+from duban.export_labels import ExportLabels
 from duban.manifest import Manifest, dumps, manifest_path, sha256_file
 from duban.reports.period import Period
 from duban.reports.source import unit_known
@@ -48,12 +54,16 @@ from duban.storage.repository import bind, run
 from duban.storage.tables import AUDIT, CASES, WORKFLOW_VERSIONS
 
 FORMATS = ("csv", "jsonl", "xlsx")
+# CSV and XLSX: a person reads the labels, a script (or a reviewer checking the chain) the
+# identifier beside each; JSONL holds the hashed fields only (`_JSONL`).
 COLUMNS = [
-    ("seq", "序号"), ("case_id", "案件编号"), ("at", "时间"), ("actor", "操作人"), ("role", "角色"),
-    ("action", "动作"), ("trigger", "操作"), ("from_state", "原状态"), ("to_state", "新状态"),
-    ("note", "说明"), ("data", "数据"), ("prev_hash", "前一哈希"), ("hash", "哈希"),
+    ("seq", "序号"), ("case_id", "案件编号"), ("title", "标题"), ("lead_unit", "牵头单位"), ("at", "时间"),
+    ("actor", "操作人"), ("role_label", "角色"), ("role", "角色代码"), ("action_label", "动作"), ("action", "动作代码"),
+    ("trigger_label", "操作"), ("trigger", "操作代码"), ("from_state_label", "原状态"), ("from_state", "原状态代码"),
+    ("to_state_label", "新状态"), ("to_state", "新状态代码"), ("note", "说明"), ("data", "数据"),
+    ("prev_hash", "前一哈希"), ("hash", "哈希"),
 ]
-Row = Sequence[Any]  # one event: its values in COLUMNS order
+Row = Sequence[Any]  # one event as read: its values in `duban.storage.audit_reader.COLUMNS` order
 WIDTH_SAMPLE = 1000  # rows an XLSX's column widths are fitted to (they precede the rows in the file)
 
 
@@ -215,7 +225,8 @@ def _batches(events: Iterable[Row] | AuditEvents, instants: bool) -> Generator[E
 def export_events(
     events: Iterable[Row] | AuditEvents, fmt: str, path: str | Path, tz: tzinfo, *, created_at: datetime,
     filters: dict[str, Any] | None = None, whole_chain: bool = False, chain_head: dict[str, Any] | None = None,
-    progress: Callable[[int], Any] | None = None,
+    progress: Callable[[int], Any] | None = None, labels: ExportLabels | None = None,
+    checkpoint: dict[str, Any] | None = None,
 ) -> Manifest:
     """Write events to ``path`` in ``fmt`` and the manifest beside it; returns the manifest.
 
@@ -228,34 +239,43 @@ def export_events(
         created_at: the app clock's now, recorded in the manifest.
         filters, whole_chain, chain_head: recorded in the manifest (see `duban.manifest.Manifest`).
         progress: called with the number of rows written since the last call.
+        labels: titles, units and labels for CSV and XLSX; default: read from the database
+            the events come from (`ExportLabels.load`, for the filter's case or workflow), or
+            none for rows given directly.
     """
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt}: allowed formats: {', '.join(FORMATS)}")
     target = check_output(path)
     tally = Tally(progress)
+    if labels is None:
+        labels = ExportLabels()
+        if fmt != "jsonl" and isinstance(events, AuditEvents):
+            given = filters or {}
+            labels = ExportLabels.load(events.conn, case_id=given.get("case_id"), workflow=given.get("workflow"))
     with atomic_files(target, manifest_path(target)) as (tmp, tmp_manifest):
         batches = _batches(events, instants=fmt == "xlsx")  # CSV works out its local times from the text (`LocalTimes`)
         try:
             # CSV and JSONL make no reference cycles (see `paused_gc`); openpyxl's objects may
             with paused_gc() if fmt != "xlsx" else nullcontext():
-                digest = _WRITERS[fmt](tally.watch(batches), tmp, tz)
+                digest = _WRITERS[fmt](tally.watch(batches), tmp, tz, labels)
         finally:  # on a failure too: the database cursor closes now, not when collected
             batches.close()
         manifest = build_manifest(target, fmt, tz, created_at, filters, whole_chain, chain_head, tally,
-                                  digest if digest is not None else sha256_file(tmp))
+                                  digest if digest is not None else sha256_file(tmp), checkpoint)
         tmp_manifest.write_text(dumps(manifest), encoding="utf-8")
     return manifest
 
 
 def build_manifest(target: Path, fmt: str, tz: tzinfo, created_at: datetime, filters: dict[str, Any] | None,
-                   whole_chain: bool, chain_head: dict[str, Any] | None, tally: Tally, sha256: str) -> Manifest:
+                   whole_chain: bool, chain_head: dict[str, Any] | None, tally: Tally, sha256: str,
+                   checkpoint: dict[str, Any] | None = None) -> Manifest:
     first, last = tally.first, tally.last
     return Manifest(
         file=target.name, format=fmt, created_at=created_at.astimezone(tz).isoformat(),
         filters=filters or {}, whole_chain=whole_chain, rows=tally.rows,
         first_seq=first[0] if first else None, last_seq=last[0] if last else None,
         first_prev_hash=first[1] if first else None, last_hash=last[1] if last else None,
-        chain_head=chain_head, sha256=sha256,
+        chain_head=chain_head, sha256=sha256, checkpoint=checkpoint,
     )
 
 
@@ -294,10 +314,10 @@ class HashedFile:
         return self._digest.hexdigest()
 
 
-def _write_lines(fmt: str) -> Callable[[Iterable[EventBatch], Path, tzinfo], str]:
+def _write_lines(fmt: str) -> Callable[[Iterable[EventBatch], Path, tzinfo, ExportLabels], str]:
     """The writer of a line format (CSV, JSONL): its header, then each batch's lines."""
-    def write(batches: Iterable[EventBatch], path: Path, tz: tzinfo) -> str:
-        lines = batch_lines(fmt, tz)
+    def write(batches: Iterable[EventBatch], path: Path, tz: tzinfo, labels: ExportLabels) -> str:
+        lines = batch_lines(fmt, tz, labels)
         with open(path, "wb") as raw:
             fh = HashedFile(raw)
             fh.write(HEADERS[fmt])
@@ -307,13 +327,29 @@ def _write_lines(fmt: str) -> Callable[[Iterable[EventBatch], Path, tzinfo], str
     return write
 
 
-def batch_lines(fmt: str, tz: tzinfo) -> Callable[[EventBatch], str]:
-    """The function that writes a batch's events as lines of ``fmt`` (csv or jsonl)."""
+def batch_lines(fmt: str, tz: tzinfo, labels: ExportLabels | None = None) -> Callable[[EventBatch], str]:
+    """The function that writes a batch's events as lines of ``fmt`` (csv or jsonl); CSV's
+    titles, units and labels from ``labels``."""
     if fmt == "jsonl":
         return jsonl_lines
-    times, rows = LocalTimes(tz), CsvRows()
-    return lambda b: rows.rows([b.seq, b.case_id, times.texts(b), b.actor, b.role, b.action, b.trigger, b.from_state,
-                                b.to_state, b.note, _data_texts(b), b.prev_hash, b.hash])
+    times, rows, words = LocalTimes(tz), CsvRows(), labels or ExportLabels()
+    # the cells a case or an event's identifiers decide come finished from `words` (RAW_CSV)
+    return lambda b: rows.rows([b.seq, b.case_id, words.case_csv(b), times.texts(b), defused_column(b.actor),
+                                words.words_csv(b), defused_column(b.note), _data_texts(b), b.prev_hash, b.hash],
+                               raw=RAW_CSV)
+
+
+RAW_CSV = frozenset({2, 5})  # title and unit; each identifier with its label: CSV text already
+
+
+def people_columns(b: EventBatch, at: Sequence[Any], labels: ExportLabels) -> list[Sequence[Any]]:
+    """The batch's columns in `COLUMNS` order, instants given as ``at``: text anyone could
+    have typed, and labels, defused (`duban.cells`); identifiers, hashes and the JSON of
+    ``data`` (which begins with ``{``) are written as they are."""
+    title, unit, role, action, trigger, from_state, to_state = map(defused_column, labels.columns(b))
+    return [b.seq, b.case_id, title, unit, at, defused_column(b.actor), role, b.role, action, b.action,
+            trigger, b.trigger, from_state, b.from_state, to_state, b.to_state, defused_column(b.note),
+            _data_texts(b), b.prev_hash, b.hash]
 
 
 def _data_texts(b: EventBatch) -> list[str]:
@@ -333,14 +369,19 @@ class CsvRows:
     def __init__(self) -> None:
         self._templates: dict[tuple[bool, ...], str] = {}
 
-    def rows(self, columns: Sequence[Sequence[Any]]) -> str:
-        """The batch's lines; ``columns`` one per field."""
+    def rows(self, columns: Sequence[Sequence[Any]], raw: frozenset[int] = frozenset()) -> str:
+        """The batch's lines; ``columns`` one per field, or for the indexes in ``raw`` one per
+        run of fields already written as CSV text (put in the line as they are)."""
         quoted: list[bool] = []
         ready: list[Sequence[Any]] = []
-        for values in columns:
+        for i, values in enumerate(columns):
+            if i in raw:
+                quoted.append(False)
+                ready.append(values)
+                continue
             kinds = set(map(type, values))
             if not kinds <= {str, int, type(None)} or (str in kinds and int in kinds):
-                return self._by_csv_module(columns)
+                return self._by_csv_module(columns, raw)
             if type(None) in kinds:
                 values = list(map(_EMPTY.get, values, values))
             if str not in kinds:
@@ -364,10 +405,25 @@ class CsvRows:
         return "".join(map(template.__mod__, zip(*ready, strict=True)))
 
     @staticmethod
-    def _by_csv_module(columns: Sequence[Sequence[Any]]) -> str:
+    def _by_csv_module(columns: Sequence[Sequence[Any]], raw: frozenset[int] = frozenset()) -> str:
         buffer = io.StringIO()
-        csv.writer(buffer).writerows(zip(*columns, strict=True))
-        return buffer.getvalue()
+        writer = csv.writer(buffer)
+        if not raw:
+            writer.writerows(zip(*columns, strict=True))
+            return buffer.getvalue()
+        lines = []
+        for row in zip(*columns, strict=True):
+            fields = []
+            for i, value in enumerate(row):
+                if i in raw:
+                    fields.append(value)
+                    continue
+                buffer.seek(0)
+                buffer.truncate()
+                writer.writerow([value, None])  # two fields: a lone empty one would be written as ""
+                fields.append(buffer.getvalue()[:-3])  # less the "," and the line's end
+            lines.append(",".join(fields) + "\r\n")
+        return "".join(lines)
 
 
 _CSV_SPECIAL = re.compile(r'[,"\r\n]')  # what makes the excel dialect quote a field
@@ -439,21 +495,21 @@ _HOUR_OF, _AFTER_HOUR = itemgetter(slice(0, 13)), itemgetter(slice(13, -1))  # Y
 _ONE_HOUR, _ONE_US = timedelta(hours=1), timedelta(microseconds=1)
 
 
-def _write_xlsx(batches: Iterable[EventBatch], path: Path, tz: tzinfo) -> None:  # hashed after: openpyxl writes the file
+def _write_xlsx(batches: Iterable[EventBatch], path: Path, tz: tzinfo,
+                labels: ExportLabels) -> None:  # hashed after: openpyxl writes the file
     from duban.reports.render import XlsxBook
 
     def rows(b: EventBatch) -> Iterator[Sequence[Any]]:
         assert b.instants is not None
         at = [v.astimezone(tz).replace(tzinfo=None) for v in b.instants]
-        return zip(b.seq, b.case_id, at, b.actor, b.role, b.action, b.trigger, b.from_state, b.to_state, b.note,
-                   _data_texts(b), b.prev_hash, b.hash, strict=True)
+        return zip(*people_columns(b, at, labels), strict=True)
 
     with XlsxBook.open(path) as book:
         book.sheet("审计日志", COLUMNS, chain.from_iterable(map(rows, batches)), sample=WIDTH_SAMPLE)
 
 
 # each writes the file and returns its SHA-256, or None when it must be read back for that
-_WRITERS: dict[str, Callable[[Iterable[EventBatch], Path, tzinfo], str | None]] = {
+_WRITERS: dict[str, Callable[[Iterable[EventBatch], Path, tzinfo, ExportLabels], str | None]] = {
     "jsonl": _write_lines("jsonl"), "csv": _write_lines("csv"), "xlsx": _write_xlsx,
 }
 # What a line format's file starts with: CSV a BOM (so Excel reads UTF-8) and the Chinese header.

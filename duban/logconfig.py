@@ -3,6 +3,13 @@
 Logs go to stderr, never to stdout, so `--json` output stays one clean document. The
 audit log is domain data and lives in the database; these logs are for operators.
 
+A person's terminal gets warnings and errors only: a command a person runs (default level
+WARNING) never shows lines below WARNING on a terminal, whatever DUBAN_LOG_LEVEL says
+(redirect stderr to a file to read them); the operator's long-running processes (`scheduler
+run`, default INFO) keep their level. Every line's timestamp is the command's clock
+(`use_clock`: `--now` / DUBAN_NOW pins it) in the office's zone, so a rehearsal's log reads
+in the rehearsal's time.
+
 structlog is imported when the first line is logged, not before: a command that logs
 nothing (`duban case show`) never pays for it (README "Performance"). Every duban module
 logs through `get_logger`, and records from the standard library (alembic, SQLAlchemy) go
@@ -15,21 +22,40 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import MutableMapping
+from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import structlog
 
+    from duban.clock import Clock
+
 _deferred = False  # configure(defer=True) ran and structlog is not configured yet
+_clock: Clock | None = None  # the command's clock (None: the wall clock, through duban.clock)
+_zone: tzinfo = UTC
+
+
+def use_clock(clock: Clock, tz: tzinfo) -> None:
+    """Stamp every log line from now on with ``clock``'s instant in the office's zone ``tz``."""
+    global _clock, _zone
+    _clock, _zone = clock, tz
 
 
 def configure(default_level: str = "WARNING", *, defer: bool = False) -> None:
     """Send logs to stderr at `DUBAN_LOG_LEVEL` (default `default_level`); with `defer`,
-    configure structlog only when the first line is logged."""
+    configure structlog only when the first line is logged.
+
+    A command a person runs (``default_level`` WARNING) shows nothing below WARNING on a
+    terminal; a process the operator runs (a lower default, e.g. the scheduler's INFO) shows
+    its level there too."""
     global _deferred
     level = getattr(logging, os.environ.get("DUBAN_LOG_LEVEL", default_level).upper(), logging.WARNING)
+    console = sys.stderr.isatty()
+    if console and default_level.upper() == "WARNING":
+        level = max(level, logging.WARNING)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Formatter(console=sys.stderr.isatty()))
+    handler.setFormatter(_Formatter(console=console))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -109,8 +135,20 @@ def _shared() -> list[structlog.types.Processor]:
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_logger_name,
         structlog.stdlib.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _stamp,
     ]
+
+
+def _stamp(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog's TimeStamper, but on the command's clock and in the office's zone."""
+    if _clock is None:
+        from duban.clock import SystemClock
+
+        now: datetime = SystemClock().now()
+    else:
+        now = _clock.now()
+    event["timestamp"] = now.astimezone(_zone).isoformat()
+    return event
 
 
 def _configure_structlog() -> None:

@@ -32,6 +32,19 @@ def cell(value: Any) -> str:
     return str(value)
 
 
+# The keys of the JSON views that hold an instant (ISO 8601 with offset, office zone).
+TIME_KEYS = frozenset({"due_at", "at", "ended_at", "fired_at", "opened_at", "closed_at", "created_at",
+                       "decided_at", "lease_until", "last_sweep_at", "stopped_at", "next_due_at"})
+
+
+def timed(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows with their instants as people read them (`shown_time`: 2026-11-30 23:59); the
+    JSON views they come from keep ISO instants for scripts."""
+    from duban.labels import shown_time
+
+    return [{k: shown_time(v) if k in TIME_KEYS and v else v for k, v in r.items()} for r in rows]
+
+
 def table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> str:
     """Render rows as an aligned text table; columns are (key, header)."""
     if not rows:
@@ -45,13 +58,16 @@ def table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) ->
 
 
 def to_csv(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> str:
-    """CSV with Chinese headers and a UTF-8 BOM so Excel opens it with Chinese intact."""
+    """CSV with Chinese headers and a UTF-8 BOM so Excel opens it with Chinese intact; a
+    cell Excel would run as a formula is written as text (`duban.cells.defused`)."""
+    from duban.cells import defused
+
     buf = io.StringIO()
     buf.write("\ufeff")
     writer = csv.writer(buf)
     writer.writerow([h for _, h in columns])
     for r in rows:
-        writer.writerow([cell(r.get(k)) for k, _ in columns])
+        writer.writerow([defused(cell(r.get(k))) for k, _ in columns])
     return buf.getvalue()
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from duban.engine.audit import paused_gc
+from duban.export_labels import ExportLabels
 from duban.exporting import (
     HEADERS,
     AuditFilter,
@@ -70,16 +71,21 @@ def plan(conn: Any, filters: AuditFilter, fmt: str, jobs: int | None, *, paralle
 
 def export(db: Database, parts: Ranges, filters: AuditFilter, fmt: str, path: str | Path, tz: tzinfo, *,
            jobs: int | None, created_at: datetime, chain_head: dict[str, Any] | None,
-           progress: Callable[[int], Any] | None = None, method: str | None = None) -> Manifest:
+           progress: Callable[[int], Any] | None = None, method: str | None = None,
+           checkpoint: dict[str, Any] | None = None) -> Manifest:
     """Write the export and its manifest from ``parts`` (see `plan`), as `export_events` would."""
     target = check_output(path)
     tally = Tally(progress)
+    labels = ExportLabels()
+    if fmt == "csv":  # read once here and handed to every worker: each part is labelled alike
+        with db.read() as conn:
+            labels = ExportLabels.load(conn, case_id=filters.case_id, workflow=filters.workflow)
     with atomic_files(target, manifest_path(target)) as (tmp, tmp_manifest):
         files = [tmp.with_name(f"{tmp.name}.{k}") for k in range(len(parts))]
         try:
             workers = min(default_jobs() if jobs is None else jobs, len(parts))
             with worker_pool(workers, method or start_method(), __name__) as pool, open(tmp, "wb") as raw:
-                pending = submit_all(pool, write_part, [(db.url, filters, fmt, tz, low, high, str(file))
+                pending = submit_all(pool, write_part, [(db.url, filters, fmt, tz, low, high, str(file), labels)
                                                         for (low, high), file in zip(parts, files, strict=True)])
                 out = HashedFile(raw)
                 out.write(HEADERS[fmt])
@@ -94,14 +100,16 @@ def export(db: Database, parts: Ranges, filters: AuditFilter, fmt: str, path: st
             for file in files:
                 file.unlink(missing_ok=True)
         manifest = build_manifest(target, fmt, tz, created_at, filters.to_json(tz), filters.whole_chain, chain_head,
-                                  tally, out.hexdigest())
+                                  tally, out.hexdigest(), checkpoint)
         tmp_manifest.write_text(dumps(manifest), encoding="utf-8")
     return manifest
 
 
-def write_part(url: str, filters: AuditFilter, fmt: str, tz: tzinfo, low: int | None, high: int, file: str) -> Part:
+def write_part(url: str, filters: AuditFilter, fmt: str, tz: tzinfo, low: int | None, high: int, file: str,
+               labels: ExportLabels | None = None) -> Part:
     """The matching events with sequence numbers from ``low`` (None: any) to ``high``, written
-    as lines of ``fmt`` into ``file``, on a connection of this process's own."""
+    as lines of ``fmt`` (CSV labelled from ``labels``) into ``file``, on a connection of this
+    process's own."""
     db = Database(url)
     rows, first, last = 0, None, None
     try:
@@ -109,7 +117,7 @@ def write_part(url: str, filters: AuditFilter, fmt: str, tz: tzinfo, low: int | 
             where, params = filters.where(conn.dialect)
             where += (" AND " if where else " WHERE ") + ("seq <= ?" if low is None else "seq >= ? AND seq <= ?")
             params += [high] if low is None else [low, high]
-            lines = batch_lines(fmt, tz)
+            lines = batch_lines(fmt, tz, labels)
             with closing(AuditEvents(conn, where, params)) as events, open(file, "wb") as out, paused_gc():
                 for b in events.batches():
                     if not len(b):

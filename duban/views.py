@@ -10,9 +10,10 @@ from typing import Any
 
 from duban.engine.model import Case
 from duban.engine.operations import LABELS as SHARED_LABELS
+from duban.engine.timeliness import was_overdue
 from duban.engine.workflow import Workflow
+from duban.labels import LEVEL_LABELS, action_label, recipient_label, role_label
 
-LEVEL_LABELS = {0: "正常", 1: "黄牌预警", 2: "红牌超期", 3: "督办通知", 4: "通报", 5: "问责"}
 TIMER_STATUS_LABELS = {"pending": "待触发", "claimed": "处理中", "fired": "已触发", "cancelled": "已取消"}
 DEADLINE_STATUS_LABELS = {"running": "计时中", "ended": "已结束", "done": "已完成"}
 
@@ -54,11 +55,12 @@ def case_json(
         "escalation_level": case.escalation_level,
         "escalation_label": LEVEL_LABELS.get(case.escalation_level, str(case.escalation_level)),
         "overdue": case.overdue,
+        "was_overdue": was_overdue(case),  # any deadline ever missed, kept after close (曾超期, SPEC §16)
         "suspended": case.suspended,
         "deadlines": deadlines,
         "timers": timers_json(timers, wf, tz, specs),
         "allowed_triggers": [
-            {"trigger": t, "label": wf.trigger_label(t) if t not in SHARED_LABELS else SHARED_LABELS[t], "roles": list(roles)}
+            {"trigger": t, "label": trigger_label(wf, t), "roles": list(roles)}
             for t, roles in allowed
         ],
         "data": case.data,
@@ -95,18 +97,37 @@ def timer_json(t: dict[str, Any], tz: tzinfo, deadline_label: str, rungs: list[A
     }
 
 
+def trigger_label(wf: Workflow | None, trigger: str | None) -> str:
+    """A trigger as people read it: the workflow's label, or a shared operation's."""
+    if not trigger:
+        return ""
+    if trigger in SHARED_LABELS:
+        return SHARED_LABELS[trigger]
+    return wf.trigger_label(trigger) if wf is not None else trigger
+
+
 def notice_json(n: dict[str, Any], tz: tzinfo) -> dict[str, Any]:
     return {
         "id": n["id"], "case_id": n["case_id"], "created_at": iso(n["created_at"], tz),
-        "kind": n["kind"], "recipient": n["recipient"], "level": n["level"],
+        "kind": n["kind"], "recipient": n["recipient"], "recipient_label": recipient_label(n["recipient"]),
+        "level": n["level"],
         "level_label": LEVEL_LABELS.get(n["level"], "") if n["level"] is not None else "",
         "title": n["title"],
     }
 
 
-def event_json(e: dict[str, Any], tz: tzinfo) -> dict[str, Any]:
+def event_json(e: dict[str, Any], tz: tzinfo, wf: Workflow | None = None) -> dict[str, Any]:
+    """An audit event: its identifiers as stored, and beside them the labels people read
+    (the states and triggers in the words of the case's pinned workflow ``wf``)."""
     out = dict(e)
     out["at"] = iso(e["at"], tz)
+    out["actor_label"] = role_label(e["actor"]) if e["actor"] in ("system", "operator") else e["actor"]
+    out["role_label"] = role_label(e["role"])
+    out["action_label"] = action_label(e["action"])
+    out["trigger_label"] = trigger_label(wf, e["trigger"])
+    for key in ("from_state", "to_state"):
+        state = e[key]
+        out[f"{key}_label"] = (wf.state_label(state) if wf is not None else state) if state else ""
     return out
 
 
@@ -114,3 +135,10 @@ def accountability_json(e: dict[str, Any], tz: tzinfo) -> dict[str, Any]:
     """An accountability decision (问责) as recorded in the audit chain."""
     return {"measure": e["data"].get("measure"), "decided_by": e["actor"], "role": e["role"],
             "at": iso(e["at"], tz), "reason": e["note"], "audit_seq": e["seq"]}
+
+
+def step_json(step: Any, wf: Workflow) -> dict[str, Any]:
+    """The step `case fire` took (an `App.Transitioned`): identifiers and their labels."""
+    return {"trigger": step.trigger, "trigger_label": trigger_label(wf, step.trigger),
+            "from_state": step.from_state, "from_state_label": wf.state_label(step.from_state),
+            "state": step.state, "state_label": wf.state_label(step.state)}

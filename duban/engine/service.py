@@ -28,6 +28,7 @@ from duban.engine.definition import FROM_CASE, HUMAN_ROLES, DeadlineSpec
 from duban.engine.guards import Attempt
 from duban.engine.model import DONE, ENDED, RUNNING, Case, DeadlineState, Event, Notice, Outcome, TimerSpec
 from duban.engine.schedules import check_schedule, is_schedule, next_due
+from duban.engine.timeliness import co_unit_refusal, current_due, lead_only
 from duban.engine.workflow import MILESTONE_PREFIX, MILESTONES_KEY, PROGRESS, REPORT_KEY, Workflow
 from duban.errors import (
     GuardRejectedError,
@@ -35,8 +36,12 @@ from duban.errors import (
     TransitionNotAllowedError,
     UsageError,
 )
+from duban.labels import rung_line
 
 OPENER_ROLES = ("office", "leader")
+# The audit actions of a rung that fired: it escalated (and notified), or a later rung of the
+# same deadline had also fallen due, so it only raised the level (SPEC §16 "Overtaken rungs").
+ESCALATE, OVERTAKEN = "escalate", "overtaken"
 # Operations every workflow has (SPEC §4 preamble), handled by duban.engine.operations.
 SHARED_OPERATIONS = ("request_extension", "approve_extension", "refuse_extension", "suspend", "resume")
 
@@ -202,6 +207,8 @@ class Engine:
                 f"user '{actor.name}' of unit '{actor.unit}' may not act on case {case.id}: "
                 f"its units are {', '.join(case.units())}"
             )
+        if actor.role == "unit" and actor.unit != case.lead_unit and lead_only(wf, case.state, trigger):
+            raise PermissionDeniedError(co_unit_refusal(case, trigger, actor.name, actor.unit))
         settable = sorted({k for t in candidates for k in t.sets})
         for key in values:
             if key not in settable:
@@ -242,7 +249,12 @@ class Engine:
 
     # -- timers ----------------------------------------------------------------------
     def fire_timer(self, wf: Workflow, case: Case, timer: DueTimer, now: datetime) -> Outcome:
-        """Fire one rung of a deadline's ladder: escalate and notify once, fire its trigger if allowed."""
+        """Fire one rung of a deadline's ladder: escalate and notify once, fire its trigger if allowed.
+
+        A rung a catch-up fires after a later rung of the same deadline has also fallen due
+        (a yellow card after the due instant passed) is *overtaken* (SPEC §16): the level
+        still rises and the audit event says so, but it sends no notice — the later rung's
+        does. Not when the rung's own trigger ends the deadline: then no later rung comes."""
         out = Outcome(case)
         deadline = case.deadlines.get(timer.deadline)
         if deadline is None or deadline.status != RUNNING:
@@ -252,37 +264,67 @@ class Engine:
         period_end = wf.offset(timer.deadline, timer.rung).amount >= 0
         if period_end:
             deadline.missed = True
-        if timer.rung not in deadline.fired_rungs:
+        escalates = timer.rung not in deadline.fired_rungs
+        state, before = case.state, case.escalation_level
+        overtaken_by = self._overtaken_by(wf, deadline, timer.rung, now) if escalates else None
+        if escalates:
             deadline.fired_rungs.append(timer.rung)
-            before = case.escalation_level
             if rung.level is not None:
                 case.escalation_level = max(case.escalation_level, rung.level)
-            recipients = self._recipients(case, rung.notice.to) if rung.notice else []
-            out.events.append(
-                Event(
-                    "escalate", SYSTEM.name, SYSTEM.role, now, from_state=case.state, to_state=case.state,
-                    note=f"{label}：{rung.label}",
-                    data={"deadline": timer.deadline, "rung": timer.rung, "rung_label": rung.label,
-                          "timer_due_at": timer.due_at.isoformat(), "deadline_due_at": deadline.due_at.isoformat(),
-                          "level_before": before, "level": case.escalation_level,
-                          "notice": rung.notice.kind if rung.notice else None, "recipients": recipients},
-                )
-            )
-            if rung.notice:
-                due_local = deadline.due_at.astimezone(self.tz)
-                title = f"{rung.notice.kind}：{case.title}（{label} {due_local:%Y-%m-%d %H:%M}）"
-                out.notices.extend(Notice(rung.notice.kind, r, rung.level, title, now) for r in recipients)
-            out.fired.append(f"case {case.id} {label} {rung.label} → level {case.escalation_level}")
-        if rung.trigger and rung.trigger in wf.allowed_triggers(case.state):
+        level = case.escalation_level
+        sub, trigger = None, rung.trigger
+        if trigger and trigger in wf.allowed_triggers(case.state):
             which = {"deadline": timer.deadline, "rung": timer.rung, "timer_due_at": timer.due_at.isoformat()}
-            sub = self._transition(wf, case, rung.trigger, SYSTEM, f"{label}：{rung.label}", {}, now, timer.due_at, which)
+            sub = self._transition(wf, case, trigger, SYSTEM, f"{label}：{rung.label}", {}, now, timer.due_at, which)
+        if deadline.status != RUNNING:
+            overtaken_by = None
+        if escalates:
+            self._escalate(wf, case, deadline, timer, label, state, before, level, overtaken_by, now, out)
+        if sub is not None and trigger:
             out.events.extend(sub.events)
             out.arm.extend(sub.arm)
             out.cancel.extend(sub.cancel)
-            out.fired.append(f"case {case.id} {rung.trigger} → {case.state}")
+            out.fired.append(f"案件 {case.id} {wf.trigger_label(trigger)} → {wf.state_label(case.state)}")
         if timer.deadline == PROGRESS and period_end:
             self._next_period(wf, case, deadline, timer, now, out)
         return out
+
+    def _escalate(self, wf: Workflow, case: Case, deadline: DeadlineState, timer: DueTimer, label: str, state: str,
+                  before: int, level: int, overtaken_by: int | None, now: datetime, out: Outcome) -> None:
+        """The audit event of a rung, and its notices unless a later rung overtook it."""
+        rung = wf.rung(timer.deadline, timer.rung)
+        notice = rung.notice if overtaken_by is None else None
+        recipients = self._recipients(case, notice.to) if notice else []
+        data = {"deadline": timer.deadline, "rung": timer.rung, "rung_label": rung.label,
+                "timer_due_at": timer.due_at.isoformat(), "deadline_due_at": deadline.due_at.isoformat(),
+                "level_before": before, "level": level, "notice": notice.kind if notice else None,
+                "recipients": recipients}
+        suffix = ""
+        if overtaken_by is not None:
+            later = wf.rung(timer.deadline, overtaken_by).label
+            data.update(overtaken=True, overtaken_by=overtaken_by, overtaken_by_label=later)
+            suffix = f"（已被{later}取代，不发通知）"
+        note = f"{label}：{rung.label}{suffix}"
+        action = OVERTAKEN if overtaken_by is not None else ESCALATE
+        out.events.append(Event(action, SYSTEM.name, SYSTEM.role, now, from_state=state, to_state=state,
+                                note=note, data=data))
+        if notice:
+            due_local = deadline.due_at.astimezone(self.tz)
+            title = f"{notice.kind}：{case.title}（{label} {due_local:%Y-%m-%d %H:%M}）"
+            out.notices.extend(Notice(notice.kind, r, rung.level, title, now) for r in recipients)
+        shown_level = level if rung.level is not None else None
+        out.fired.append(rung_line(case.id, label, rung.label, shown_level, notice.kind if notice else None, recipients)
+                         + suffix)
+
+    def _overtaken_by(self, wf: Workflow, deadline: DeadlineState, index: int, now: datetime) -> int | None:
+        """The latest later rung of the deadline that has also fallen due by ``now``, if any."""
+        def instant(i: int) -> datetime:
+            return shift(deadline.due_at, wf.offset(deadline.name, i), self.calendar, self.tz).due_at
+
+        mine = instant(index)
+        later = [(instant(i), i) for i in range(len(wf.rungs_of(deadline.name))) if i != index]
+        due = [(at, i) for at, i in later if mine < at <= now]
+        return max(due)[1] if due else None
 
     def _next_period(self, wf: Workflow, case: Case, d: DeadlineState, timer: DueTimer, now: datetime,
                      out: Outcome) -> None:
@@ -299,7 +341,7 @@ class Engine:
                   "period_end": ended.isoformat(), "reported": reported, "next_due": d.due_at.isoformat()},
         ))
         if reported:
-            out.fired.append(f"case {case.id} 进度报告已按期报送; next by {d.due_at.astimezone(self.tz):%Y-%m-%d}")
+            out.fired.append(f"案件 {case.id} 进度报告已按期报送，下次报送期限 {d.due_at.astimezone(self.tz):%Y-%m-%d}")
 
     def _recipients(self, case: Case, to: Sequence[str]) -> list[str]:
         out: list[str] = []
@@ -337,8 +379,7 @@ class Engine:
                 out.arm.extend(self.rung_timers(wf, current, self.pending_rungs(wf, current)))
         if final and case.closed_at is None:
             case.closed_at = at
-        main = wf.spec.main_deadline
-        case.due_at = case.deadlines[main].due_at if main and main in case.deadlines else case.due_at
+        case.due_at = current_due(wf, case)
 
     @staticmethod
     def _met(wf: Workflow, name: str, spec: DeadlineSpec, trigger: str | None, values: dict[str, str]) -> bool:
@@ -411,8 +452,6 @@ class Engine:
             )
         if not out.events:
             return None
-        main = wf.spec.main_deadline
-        if main and main in case.deadlines:
-            case.due_at = case.deadlines[main].due_at
+        case.due_at = current_due(wf, case)
         return out
 

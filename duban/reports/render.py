@@ -20,6 +20,7 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
+from duban.cells import defused
 from duban.output import width
 from duban.reports import Report, lookup
 
@@ -87,6 +88,14 @@ def report_json(report: Report, tz: tzinfo) -> dict[str, Any]:
     }
 
 
+def sheet_text(value: Any, tz: tzinfo) -> str:
+    """A value as a CSV cell: as `text`, and text someone typed (a title, a unit, a note)
+    that a spreadsheet would run as a formula written with a leading ``'`` (`duban.cells`);
+    numbers, dates and the "-" of no value are never touched."""
+    shown = text(value, tz)
+    return defused(shown) if isinstance(value, (str, list, tuple, dict)) and shown != "-" else shown
+
+
 def render_csv(report: Report, tz: tzinfo) -> str:
     """CSV with a BOM; several sections become blocks with their titles."""
     buf = io.StringIO()
@@ -97,7 +106,7 @@ def render_csv(report: Report, tz: tzinfo) -> str:
         if many:
             writer.writerow([f"【{s.title}】"])
         writer.writerow([h for _, h in s.columns])
-        writer.writerows([text(lookup(r, k), tz) for k, _ in s.columns] for r in s.rows)
+        writer.writerows([sheet_text(lookup(r, k), tz) for k, _ in s.columns] for r in s.rows)
         if many:
             writer.writerow([])
     return buf.getvalue()
@@ -114,8 +123,8 @@ def xlsx_value(value: Any, tz: tzinfo) -> Any:
         return value.astimezone(tz).replace(tzinfo=None)
     if isinstance(value, Fraction):
         return Percent(value)
-    if value is None or isinstance(value, (bool, list, tuple, dict)):
-        return text(value, tz)
+    if value is None or isinstance(value, (bool, str, list, tuple, dict)):
+        return sheet_text(value, tz)
     return value
 
 
@@ -187,9 +196,9 @@ def _cell(ws: Any, value: Any, make: Any) -> Any:
             value = _ILLEGAL.sub("", value)
         if len(value) > EXCEL_MAX_TEXT:
             value = value[: EXCEL_MAX_TEXT - 1] + "…"
-        if value.startswith("="):
+        if value.startswith("="):  # not defused by its writer (`duban.cells`): still text, never a formula
             c = make(ws, value=value)
-            c.data_type = "s"  # a note beginning with '=' is text, not a formula
+            c.data_type = "s"
             return c
     return value
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
+from duban.directory import os_user
 from duban.engine.audit import verify_chain
 from tests.conftest import Duban, row_counts
 
@@ -72,7 +73,7 @@ class TestMainPath:
         run = duban.ok("case", "open", "supervision", "--title", "台帐", "--unit", "区发改局", "--due", "15wd",
                        now=OPENED, actor="wang")
         assert run.stdout.split()[0] == "1"
-        assert "已交办" in run.stdout and DUE in run.stdout
+        assert "已交办" in run.stdout and "2026-03-23 23:59" in run.stdout  # as people read instants
 
     def test_opened_case_json(self, duban: Duban) -> None:
         """The case JSON carries the SPEC §8 fields, Chinese labels and instants with +08:00."""
@@ -110,7 +111,9 @@ class TestMainPath:
         assert fire(duban, case_id, "report", now="2026-03-10T10:00", actor="fgj")["state_label"] == "已报告"
         back = fire(duban, case_id, "reject", "--note", "缺少第三季度数据", now="2026-03-11T10:00", actor="wang")
         assert (back["state"], back["due_at"]) == ("in_progress", DUE)
-        fire(duban, case_id, "report", now="2026-03-12T10:00", actor="czj")  # a co-unit may report
+        refused = duban("case", "fire", str(case_id), "report", now="2026-03-12T10:00", actor="czj")
+        assert refused.code == 4 and "区发改局" in refused.stderr  # a co-unit sees the case, the lead reports
+        fire(duban, case_id, "report", now="2026-03-12T10:00", actor="fgj")
         done = fire(duban, case_id, "verify", now="2026-03-13T10:00", actor="wang")
         assert (done["state"], done["state_label"]) == ("verified", "已办结")
         assert done["closed_at"] == "2026-03-13T10:00:00+08:00"
@@ -121,7 +124,7 @@ class TestMainPath:
             ("fire", "accept", "fgj", "in_progress"),
             ("fire", "report", "fgj", "reported"),
             ("fire", "reject", "wang", "in_progress"),
-            ("fire", "report", "czj", "reported"),
+            ("fire", "report", "fgj", "reported"),
             ("fire", "verify", "wang", "verified"),
         ]
         assert history(duban, case_id)[3]["note"] == "缺少第三季度数据"
@@ -180,23 +183,25 @@ class TestEscalation:
         case_id = int(open_case(duban)["id"])
         other = int(open_case(duban, due="5wd", now="2026-03-03T09:00")["id"])
         lines = tick(duban, "2026-04-11T09:00")
-        assert len([line for line in lines if line.startswith(f"case {case_id} ")]) == 6  # 催签 yellow red expire 督办 通报
+        assert len([line for line in lines if line.startswith(f"案件 {case_id} ")]) == 6  # 催签 yellow red expire 督办 通报
         assert len(lines) == 12
         everything = [e for e in duban.ok("case", "history", str(case_id), "--json").json
                       + duban.ok("case", "history", str(other), "--json").json if e["action"] == "escalate"]
         by_seq = [e["data"]["timer_due_at"] for e in sorted(everything, key=lambda e: e["seq"])]
         assert by_seq == sorted(by_seq)  # across both cases, oldest due first
         events = system_events(duban, case_id)
-        due_order = [e["data"]["timer_due_at"] for e in events if e["action"] == "escalate"]
+        rungs = [e for e in events if e["action"] in ("escalate", "overtaken")]
+        due_order = [e["data"]["timer_due_at"] for e in rungs]
         assert due_order == sorted(due_order)
-        assert [e["data"]["rung_label"] for e in events if e["action"] == "escalate"] == [
-            "催签", "黄牌预警", "红牌超期", "督办通知", "通报"]
+        assert [e["data"]["rung_label"] for e in rungs] == ["催签", "黄牌预警", "红牌超期", "督办通知", "通报"]
+        # SPEC §16: the due ladder's rungs overtaken by 通报 only raise the level; 催签 has no later rung
+        assert [e["action"] for e in rungs] == ["escalate", "overtaken", "overtaken", "overtaken", "escalate"]
         assert sum(e["trigger"] == "expire" for e in events) == 1
         case = show(duban, case_id)
         assert (case["state"], case["escalation_level"]) == ("overdue", 4)
         before = row_counts(duban.db_url)
         run = duban.ok("tick", now="2026-04-11T09:05")
-        assert "nothing due" in run.stdout
+        assert "没有到期的计时器" in run.stdout
         assert row_counts(duban.db_url) == before
 
     def test_sign_for_reminder_when_not_signed(self, duban: Duban) -> None:
@@ -242,15 +247,15 @@ class TestAccountability:
         assert case["closed_at"] == "2026-03-25T09:00:00+08:00"
         last = history(duban, case_id)[-1]
         assert (last["trigger"], last["actor"], last["role"], last["data"]) == (
-            "hold_accountable", "li", "leader", {"measure": "诫勉谈话"})
+            "hold_accountable", "li", "leader", {"measure": "诫勉谈话", "via": "cli", "os_user": os_user()})
         assert tick(duban, "2026-05-01T09:00") == []  # a closed case escalates no further
 
     def test_office_may_hold_a_falsified_report_accountable(self, duban: Duban) -> None:
         """SPEC §4: from reported (弄虚作假) the office may decide accountability directly."""
         case_id = accepted(duban)
         fire(duban, case_id, "report", now="2026-03-10T10:00", actor="fgj")
-        case = fire(duban, case_id, "hold_accountable", "--set", "measure=通报批评", now="2026-03-11T10:00",
-                    actor="wang")
+        case = fire(duban, case_id, "hold_accountable", "--set", "measure=通报批评", "--note", "报告数据弄虚作假",
+                    now="2026-03-11T10:00", actor="wang")
         assert case["state"] == "accountability"
 
 
@@ -259,7 +264,7 @@ class TestReading:
         """`case show` prints the Chinese labels, the units, the due instant and the next possible step."""
         case_id = int(open_case(duban)["id"])
         out = duban.ok("case", "show", str(case_id)).stdout
-        for expected in ("督办事项", "已交办", "区发改局", "区财政局", DUE, "签收时限", "办结时限", "黄牌预警", "accept"):
+        for expected in ("督办事项", "已交办", "区发改局", "区财政局", "2026-03-23 23:59", "签收时限", "办结时限", "黄牌预警", "签收"):
             assert expected in out
 
     def test_other_zone_on_request(self, duban: Duban) -> None:
@@ -282,7 +287,7 @@ class TestReading:
         assert raw.startswith("\ufeff")
         parsed = list(csv.DictReader(io.StringIO(raw.removeprefix("\ufeff"))))
         assert [r["编号"] for r in parsed] == ["1", "2"]
-        assert parsed[1]["办结时限"] == "2026-06-30T23:59:59+08:00"
+        assert parsed[1]["办结时限"] == "2026-06-30 23:59"
         assert parsed[0]["状态"] == "已交办"
 
     def test_case_list_filters(self, duban: Duban) -> None:
@@ -301,6 +306,7 @@ class TestReading:
     def test_notice_list_table(self, duban: Duban) -> None:
         """`notice list` shows kind, recipient and level in Chinese."""
         accepted(duban)
+        tick(duban, "2026-03-21T09:00")  # the yellow card, in its own time
         tick(duban, "2026-03-24T09:00")
         out = duban.ok("notice", "list").stdout
         assert "预警提醒" in out and "催办通知" in out and "红牌超期" in out

@@ -29,7 +29,9 @@ from duban.storage.tables import AUDIT
 from tests.conftest import Duban
 
 TZ = ZoneInfo("Asia/Shanghai")
-HEADERS = ["序号", "案件编号", "时间", "操作人", "角色", "动作", "操作", "原状态", "新状态", "说明", "数据", "前一哈希", "哈希"]
+HEADERS = ["序号", "案件编号", "标题", "牵头单位", "时间", "操作人", "角色", "角色代码", "动作", "动作代码", "操作", "操作代码",
+           "原状态", "原状态代码", "新状态", "新状态代码", "说明", "数据", "前一哈希", "哈希"]
+COL = {h: i for i, h in enumerate(HEADERS)}
 
 
 def build_history(duban: Duban) -> None:
@@ -114,11 +116,12 @@ class TestFormats:
         assert len(rows) - 1 == len(stored)
         for row, e in zip(rows[1:], stored, strict=True):
             assert int(row[0]) == e["seq"]
-            assert datetime.fromisoformat(row[2]) == e["at"]
-            assert row[2].endswith("+08:00")
-            assert (row[3], row[9], row[12]) == (e["actor"], e["note"], e["hash"])
-            assert json.loads(row[10]) == e["data"]
-        assert any("已建立台帐" in row[9] for row in rows)
+            assert datetime.fromisoformat(row[COL["时间"]]) == e["at"]
+            assert row[COL["时间"]].endswith("+08:00")
+            assert (row[COL["操作人"]], row[COL["说明"]], row[COL["哈希"]]) == (e["actor"], e["note"], e["hash"])
+            assert (row[COL["角色代码"]], row[COL["动作代码"]]) == (e["role"], e["action"])
+            assert json.loads(row[COL["数据"]]) == e["data"]
+        assert any("已建立台帐" in row[COL["说明"]] for row in rows)
 
     def test_xlsx_has_headers_frozen_row_fitted_widths_and_real_dates(self, history: Duban, tmp_path: Path) -> None:
         """Opened in Excel: Chinese headers, the header row frozen, columns wide enough, dates as dates."""
@@ -132,14 +135,15 @@ class TestFormats:
         assert list(rows[0]) == HEADERS
         assert ws.freeze_panes == "A2"
         assert len(rows) - 1 == len(stored)
+        at = COL["时间"]
         for row, e in zip(rows[1:], stored, strict=True):
             assert row[0] == e["seq"]
-            assert isinstance(row[2], datetime)
-            assert abs((row[2] - e["at"].astimezone(TZ).replace(tzinfo=None)).total_seconds()) < 0.001
-            assert (row[3], row[12]) == (e["actor"], e["hash"])
-        assert ws.cell(row=2, column=3).number_format == "yyyy-mm-dd hh:mm:ss"
-        assert ws.column_dimensions["M"].width >= 64  # a whole hash fits
-        assert ws.column_dimensions["C"].width >= 19  # a whole date and time fits
+            assert isinstance(row[at], datetime)
+            assert abs((row[at] - e["at"].astimezone(TZ).replace(tzinfo=None)).total_seconds()) < 0.001
+            assert (row[COL["操作人"]], row[COL["哈希"]]) == (e["actor"], e["hash"])
+        assert ws.cell(row=2, column=at + 1).number_format == "yyyy-mm-dd hh:mm:ss"
+        assert ws.column_dimensions["T"].width >= 64  # a whole hash fits
+        assert ws.column_dimensions["E"].width >= 19  # a whole date and time fits
 
     def test_xlsx_keeps_a_note_that_looks_like_a_formula_as_text(self, history: Duban, tmp_path: Path) -> None:
         """A note beginning with '=' is shown as written, never run by Excel as a formula."""
@@ -151,8 +155,8 @@ class TestFormats:
         path = tmp_path / "audit.xlsx"
         export(history, "xlsx", path, "--case", "3")
         ws = load_workbook(path)["审计日志"]
-        note = ws.cell(row=ws.max_row, column=10)
-        assert (note.value, note.data_type) == ('=HYPERLINK("http://x") 见附件', "s")
+        note = ws.cell(row=ws.max_row, column=COL["说明"] + 1)
+        assert (note.value, note.data_type) == ('\'=HYPERLINK("http://x") 见附件', "s")
 
     def test_manifest_beside_the_file(self, history: Duban, tmp_path: Path) -> None:
         """The manifest records the filters, count, both ends of the chain and the file's SHA-256."""

@@ -30,7 +30,8 @@ from duban.storage.tables import AUDIT
 
 TZ = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
-NOTES = ["", "退回重办", 'say "hi"', "back\\slash", "line\nbreak", "tab\t", "\x1fcontrol", "\u3000全角", "a,b", "😀"]
+NOTES = ["", "退回重办", 'say "hi"', "back\\slash", "line\nbreak", "tab\t", "\x1fcontrol", "\u3000全角", "a,b", "😀",
+         "=cmd|' /C calc'!A0", "-1+1", "@SUM(A1)", "\tlead"]  # formulas a spreadsheet would run: defused in CSV
 DATA: list[Any] = [{}, {"单位": "区发改局", "序号": 1}, {"b": [1, 2.5, None, True], "a": {"z": "引号\"", "y": ""}},
                    [], "text", {"nested": {"deep": [{"x": "\n"}]}}, {"\x00duban:next\x00": 1}]
 
@@ -221,17 +222,21 @@ def test_tampering_is_found_as_event_by_event(db: Database, tamper: Callable[[Co
 
 # -- exports -----------------------------------------------------------------------------
 def old_csv(rows: list[dict[str, Any]]) -> str:
-    """The CSV as written row by row with csv.writer before batches."""
+    """The CSV as csv.writer writes it row by row (labels looked up one event at a time)."""
+    from duban.cells import defused
     from duban.exporting import COLUMNS
+    from duban.labels import ACTION_LABELS, ROLE_LABELS
 
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow([h for _, h in COLUMNS])
     for e in rows:
-        row = ["" if e[k] is None else e[k] for k, _ in COLUMNS]
-        row[2] = e["at"].astimezone(TZ).isoformat()
-        row[10] = json.dumps(e["data"], ensure_ascii=False, sort_keys=True)
-        writer.writerow(row)
+        shown = {**e, "title": "", "lead_unit": "",  # these events' cases are not in the database
+                 "role_label": ROLE_LABELS.get(e["role"], e["role"]), "action_label": ACTION_LABELS.get(e["action"], e["action"]),
+                 "trigger_label": e["trigger"], "from_state_label": e["from_state"], "to_state_label": e["to_state"],
+                 "at": e["at"].astimezone(TZ).isoformat(), "data": json.dumps(e["data"], ensure_ascii=False, sort_keys=True),
+                 "actor": defused(e["actor"]), "note": defused(e["note"])}
+        writer.writerow(["" if shown[k] is None else shown[k] for k, _ in COLUMNS])
     return "\ufeff" + out.getvalue()
 
 

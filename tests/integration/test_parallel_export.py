@@ -86,7 +86,8 @@ def test_case_and_workflow_filters_and_what_stays_sequential(any_db_url: str, tm
     app.db.dispose()
 
 
-def failing_part(url: str, filters: AuditFilter, fmt: str, tz: Any, low: int | None, high: int, file: str) -> Any:
+def failing_part(url: str, filters: AuditFilter, fmt: str, tz: Any, low: int | None, high: int, file: str,
+                 labels: Any = None) -> Any:
     Path(file).write_bytes(b"half a range")
     raise RuntimeError("worker failed")
 

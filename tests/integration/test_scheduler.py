@@ -166,7 +166,7 @@ class TestKilled:
         assert held["late"] == 11 and held["claims"] == [
             {"node": "a", "timers": 11, "lease_until": (early + timedelta(seconds=LEASE)).isoformat(), "expired": False}]
         text = run_duban(["--db", any_db_url, "--now", early.isoformat(), "scheduler", "status"], tmp_path, "text").stdout
-        assert "11 late" in text and "a: 11 timer(s)" in text and "b (pid" in text
+        assert "迟滞 11" in text and "a：11 个计时器" in text and "b（" in text and "签收时限 · 催签" in text
 
         taker = run_duban(scheduler_args(any_db_url, early + timedelta(seconds=LEASE + 1), "b", "--json"), tmp_path, "taker")
         assert json.loads(taker.stdout)["fired"] == 11
