@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy import Connection
@@ -48,6 +48,9 @@ from duban.logconfig import get_logger
 from duban.storage import calendar_store, claims
 from duban.storage import repository as repo
 from duban.storage.database import Database
+
+if TYPE_CHECKING:
+    from duban.delivery.deliverer import Deliverer
 
 LOGGER = "duban.scheduler"
 log = get_logger(LOGGER)
@@ -124,7 +127,7 @@ def fire_chunk(app: App, engine: Engine, timers: Sequence[DueTimer], node: str, 
         # with nothing earlier left unfired. The others are marked one by one as they come.
         alone = _alone(timers, unfired)
         marked = claims.mark_fired(conn, sorted(alone), node, now)
-        batch = repo.Batch(conn)
+        batch = repo.Batch(conn, app.outbox)  # notices of routed kinds get their deliveries here (SPEC §14)
         changed: set[int] = set()  # cases a firing in this chunk changed: their timers are read again
         done: list[list[Fired]] = []
         for timer in timers:
@@ -202,9 +205,10 @@ def _retryable(exc: Exception) -> bool:
 class Scheduler:
     """One scheduler node: sweeps once (`run_once`) or every interval until stopped (`run_forever`)."""
 
-    def __init__(self, app: App, config: Config) -> None:
+    def __init__(self, app: App, config: Config, deliverer: Deliverer | None = None) -> None:
         self.app = app
         self.config = config
+        self.deliverer = deliverer  # notices delivered beside the sweep, in a job and thread of their own (SPEC §14)
         self._stop = threading.Event()
         self._started = False
 
@@ -212,6 +216,8 @@ class Scheduler:
     def stop(self) -> None:
         """Ask the sweep to stop after the timer it is firing (safe from a signal handler)."""
         self._stop.set()
+        if self.deliverer is not None:
+            self.deliverer.stop()
 
     def start(self) -> None:
         """Record the node and give back claims a previous run under this name left behind."""
@@ -229,6 +235,8 @@ class Scheduler:
         with self.app.db.write() as conn:
             released = claims.release(conn, self.config.node)
             claims.node_stopped(conn, self.config.node, self.app.clock.now())
+        if self.deliverer is not None:
+            self.deliverer.close()
         log.info("scheduler.stopped", node=self.config.node, released_claims=released)
 
     def run_once(self) -> SweepResult:
@@ -236,7 +244,10 @@ class Scheduler:
         with _stop_on_signals(self.stop):
             self.start()
             try:
-                return self.sweep()
+                result = self.sweep()
+                if self.deliverer is not None:
+                    self.deliverer.job()  # what the sweep's notices routed somewhere, sent now
+                return result
             finally:
                 self._finish()
 
@@ -249,13 +260,17 @@ class Scheduler:
             self.start()
             aps = BackgroundScheduler(
                 timezone=self.app.tz,
-                executors={"default": ThreadPoolExecutor(1)},
+                # Delivery has a thread of its own: a slow receiver never delays a sweep.
+                executors={"default": ThreadPoolExecutor(1), "delivery": ThreadPoolExecutor(1)},
                 # Timers are in the database: a missed or overlapping sweep is simply one sweep later.
                 job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             )
             # The first sweep runs at once and catches up whatever fell due while we were down.
             self._job()
             aps.add_job(self._job, "interval", seconds=self.config.interval, id="sweep")
+            if self.deliverer is not None:
+                aps.add_job(self.deliverer.job, "date", id="deliver-now", executor="delivery")  # at once, in its thread
+                aps.add_job(self.deliverer.job, "interval", seconds=self.config.interval, id="deliver", executor="delivery")
             aps.start()
             try:
                 self._stop.wait()

@@ -72,6 +72,9 @@ class DeadlineSpec(_Strict):
     when: dict[str, list[str]] = Field(default_factory=dict)  # runs only for cases whose fields match
     variants: list[VariantSpec] = Field(default_factory=list)
     ends_on: list[Ident] = Field(default_factory=list)  # triggers that meet it without leaving its states
+    # a deadline for closing the case besides the main one (重办, a press conference): the
+    # case's due_at (办结时限) is the running one of these nearest to falling due
+    completion: bool = False
     source: str = ""  # the rule's legal or local source, shown by `workflow show`
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from duban.engine.deadlines import compute_deadline, parse_rule, working_days_elapsed
 from duban.engine.model import RUNNING, Case, DeadlineState, Event, Outcome
 from duban.engine.schedules import is_schedule
+from duban.engine.timeliness import co_unit_refusal, current_due, lead_only, running_completion
 from duban.engine.workflow import Workflow
 from duban.errors import GuardRejectedError, PermissionDeniedError, RefusedError, UsageError
 
@@ -57,6 +58,8 @@ def run_shared_operation(
         raise PermissionDeniedError(f"user '{actor.name}' ({actor.role}) may not {op}; allowed roles: {', '.join(ROLES[op])}")
     if actor.role == "unit" and actor.unit not in case.units():
         raise PermissionDeniedError(f"user '{actor.name}' of unit '{actor.unit}' may not act on case {case.id}")
+    if actor.role == "unit" and actor.unit != case.lead_unit and lead_only(wf, case.state, op):
+        raise PermissionDeniedError(co_unit_refusal(case, op, actor.name, actor.unit))
     allowed_keys = {"request_extension": {"until"}}.get(op, set())
     for key in values:
         if key not in allowed_keys:
@@ -78,9 +81,9 @@ def run_shared_operation(
 
 
 def _main_deadline(wf: Workflow, case: Case) -> DeadlineState | None:
-    main = wf.spec.main_deadline
-    d = case.deadlines.get(main) if main else None
-    return d if d is not None and d.status == RUNNING else None
+    """The deadline an extension moves: the running one shown as 办结时限 (the main one, or
+    after a 重办 the rework deadline)."""
+    return running_completion(wf, case)
 
 
 def _request(engine: Engine, wf: Workflow, case: Case, actor: Actor, values: dict[str, str], now: datetime) -> Outcome:
@@ -122,7 +125,7 @@ def _approve(engine: Engine, wf: Workflow, case: Case, actor: Actor, values: dic
     main.missed = False
     del case.data[REQUEST]
     case.data.setdefault("extensions", []).append({"from": old.isoformat(), "to": until.due_at.isoformat(), "approved_by": actor.name})
-    case.due_at = main.due_at
+    case.due_at = current_due(wf, case)
     out = Outcome(case, events=[Event("extension_approved", "", "", now,
                                       data={"deadline": main.name, "from": old.isoformat(), "to": until.due_at.isoformat()})])
     out.cancel.append(main.name)
@@ -161,9 +164,7 @@ def _resume(engine: Engine, wf: Workflow, case: Case, actor: Actor, values: dict
             d.original_due_at = old
         moved[name] = {"from": old.isoformat(), "to": d.due_at.isoformat()}
         out.arm.extend(engine.rung_timers(wf, d, engine.pending_rungs(wf, d)))
-    main = wf.spec.main_deadline
-    if main and main in case.deadlines:
-        case.due_at = case.deadlines[main].due_at
+    case.due_at = current_due(wf, case)
     out.events.append(Event("resumed", "", "", now, data={"suspended_from": since.isoformat(), "moved": moved}))
     return out
 

@@ -34,7 +34,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "RungSpec": {"level": None, "trigger": None, "notice": None},
     "VariantSpec": {},
     "DeadlineSpec": {"anchor": "entered", "restart_on_reentry": False, "when": {}, "variants": [], "ends_on": [],
-                     "source": ""},
+                     "completion": False, "source": ""},
     "TransitionSpec": {"guards": [], "sets": [], "record": {}, "reassigns": False, "escalate_to": None},
     "DutySpec": {},
     "FieldSpec": {"values": None, "default": None, "settable": True},

@@ -19,7 +19,7 @@ from duban.engine.workflow import Workflow
 
 # Events that need no step of their own: a recompute is already reflected because the replay
 # computes with today's calendar.
-_SKIPPED = ("recompute",)
+_SKIPPED = ("recompute", "notice_sent", "notice_failed")  # deliveries (SPEC §14) tell people; they change no case
 UNIT_RENAMED = "unit_renamed"  # the directory renamed one of the case's units (duban.storage.units)
 
 

@@ -29,6 +29,12 @@ def check_schedule(text: str) -> str:
     raise UsageError(f"--report {text}: allowed: {SCHEDULE_FORMS}")
 
 
+def schedule_label(schedule: str) -> str:
+    """A schedule as people say it: 每月5日前, 每两周."""
+    m = _MONTHLY.fullmatch(schedule)
+    return f"每月{int(m.group(1))}日前" if m else "每两周" if schedule == "biweekly" else schedule
+
+
 def next_due(schedule: str, after: datetime, tz: tzinfo) -> datetime:
     """The end (23:59:59 local) of the period that follows `after`: 14 days later, or the
     D-th of the next month (月调度: the month's progress is reported by the D-th of the

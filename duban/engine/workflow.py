@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from duban.engine.deadlines import Offset, parse_offset
 from duban.engine.guards import GUARDS, Attempt
+from duban.engine.schedules import schedule_label
 
 if TYPE_CHECKING:
     from transitions import EventData, Machine
@@ -182,7 +183,9 @@ class Workflow:
             )
         rp = self.spec.reports
         if rp is not None and data.get(REPORT_KEY):
-            specs[PROGRESS] = self._duty_deadline(label=f"{rp.label}（{data[REPORT_KEY]}）", rule=data[REPORT_KEY],
+            # no brackets in a label: a notice title puts the label in brackets already
+            specs[PROGRESS] = self._duty_deadline(label=f"{rp.label}·{schedule_label(data[REPORT_KEY])}",
+                                                  rule=data[REPORT_KEY],
                                                   anchor="entered", running_in=rp.running_in, ladder=rp.ladder)
         return specs
 

@@ -17,16 +17,20 @@ from typing import Any
 
 from duban.engine.calendar import WorkingCalendar
 from duban.engine.operations import LABELS as SHARED_LABELS
+from duban.engine.timeliness import lateness, owed_by_unit
+from duban.labels import LEVEL_LABELS
 from duban.reports import Report, Section
-from duban.reports.facts import HOLD, CaseView, describe_late, held_accountable, late_working_days, lateness
+from duban.reports.facts import HOLD, RUNG_ACTIONS, CaseView, describe_late, held_accountable, late_working_days
 from duban.reports.period import Period
-from duban.views import DEADLINE_STATUS_LABELS, LEVEL_LABELS
+from duban.views import DEADLINE_STATUS_LABELS
 
-ROUTINE = ("open", "fire", "escalate")  # everything else is a deadline change shown generically
+DELIVERED = ("notice_sent", "notice_failed")  # a notice's delivery ended (SPEC §14): its own part, 送达
+ROUTINE = ("open", "fire", *RUNG_ACTIONS, *DELIVERED)  # everything else is a deadline change shown generically
+OFFICE = "督查室"  # who answers for the office's own deadlines (派单, 回访)
 ACTION_LABELS = {
-    "open": "交办", "fire": "操作", "escalate": "升级督办", "recompute": "重算时限",
+    "open": "交办", "fire": "操作", "escalate": "升级督办", "overtaken": "已越级（不发通知）", "recompute": "重算时限",
     "extension_requested": "申请延期", "extension_approved": "批准延期", "extension_refused": "不予延期",
-    "suspended": "挂起", "resumed": "恢复计时",
+    "suspended": "挂起", "resumed": "恢复计时", "notice_sent": "通知送达", "notice_failed": "通知未能送达",
 }
 CASE_COLUMNS = [
     ("case_id", "编号"), ("title", "标题"), ("workflow_label", "流程"), ("lead_unit", "牵头单位"),
@@ -51,9 +55,13 @@ TIMELINE_COLUMNS = [
     ("case_id", "编号"), ("seq", "序号"), ("at", "时间"), ("actor", "操作人"), ("role", "角色"),
     ("action_label", "动作"), ("from_label", "原状态"), ("to_label", "新状态"), ("note", "说明"),
 ]
+DELIVERY_COLUMNS = [
+    ("case_id", "编号"), ("at", "时间"), ("kind", "类型"), ("recipient", "送达对象"), ("channel_label", "方式"),
+    ("address", "地址"), ("status_label", "结果"), ("attempts", "尝试次数"), ("delivery_uid", "投递编号"),
+]
 PARTS = (
     ("deadlines", "时限", DEADLINE_COLUMNS), ("escalations", "升级督办", ESCALATION_COLUMNS),
-    ("notices", "通知", NOTICE_COLUMNS), ("changes", "延期与挂起", CHANGE_COLUMNS),
+    ("notices", "通知", NOTICE_COLUMNS), ("deliveries", "送达", DELIVERY_COLUMNS), ("changes", "延期与挂起", CHANGE_COLUMNS),
     ("timeline", "时间线", TIMELINE_COLUMNS),
 )
 
@@ -92,6 +100,20 @@ def _escalation(case_id: int | None, e: dict[str, Any]) -> dict[str, Any]:
             "notice": e["data"].get("notice"), "recipients": e["data"].get("recipients") or []}
 
 
+def _delivery(case_id: int | None, e: dict[str, Any]) -> dict[str, Any]:
+    """When and how a recipient was told (or was not): the final event of one delivery."""
+    from duban.delivery.messages import addressee
+    from duban.delivery.store import CHANNEL_LABELS
+
+    d = e["data"]
+    sent = e["action"] == "notice_sent"
+    return {"case_id": case_id, "seq": e["seq"], "at": e["at"], "kind": d.get("kind"),
+            "recipient": addressee(str(d.get("recipient"))), "channel": d.get("channel"),
+            "channel_label": CHANNEL_LABELS.get(str(d.get("channel")), d.get("channel")), "address": d.get("address"),
+            "status": "sent" if sent else "failed", "status_label": "已送达" if sent else "送达失败",
+            "attempts": d.get("attempts"), "error": d.get("error"), "delivery_uid": d.get("delivery_uid")}
+
+
 def case_brief(v: CaseView, timeline: Sequence[dict[str, Any]], notices: Sequence[dict[str, Any]],
                now: datetime, calendar: WorkingCalendar, tz: tzinfo) -> dict[str, Any]:
     """Everything the brief says about one case."""
@@ -102,6 +124,7 @@ def case_brief(v: CaseView, timeline: Sequence[dict[str, Any]], notices: Sequenc
     for name, d in c.deadlines.items():
         late = lateness(d, now)
         spec = specs.get(name)
+        responsible = (lead_unit_at(v, timeline, d.due_at) if owed_by_unit(wf, name, spec) else OFFICE) if late else None
         deadlines.append({
             "case_id": c.id, "name": name, "label": spec.label if spec else name, "rule": d.rule,
             "due_at": d.due_at, "original_due_at": d.original_due_at, "status": d.status,
@@ -109,9 +132,9 @@ def case_brief(v: CaseView, timeline: Sequence[dict[str, Any]], notices: Sequenc
             "missed": late is not None, "late_by": describe_late(late) if late else None,
             "late_seconds": int(late.total_seconds()) if late else None,
             "late_working_days": late_working_days(d, late, calendar, tz) if late else None,
-            "responsible": lead_unit_at(v, timeline, d.due_at) if late else None,
+            "responsible": responsible,
         })
-    escalations = [_escalation(c.id, e) for e in timeline if e["action"] == "escalate"]
+    escalations = [_escalation(c.id, e) for e in timeline if e["action"] in RUNG_ACTIONS]
     return {
         "case_id": c.id, "title": c.title, "workflow": c.workflow, "workflow_label": wf.spec.label,
         "lead_unit": c.lead_unit, "co_units": c.co_units, "state": c.state, "state_label": wf.state_label(c.state),
@@ -123,6 +146,7 @@ def case_brief(v: CaseView, timeline: Sequence[dict[str, Any]], notices: Sequenc
         "deadlines": deadlines, "escalations": escalations,
         "notices": [{"case_id": c.id, "at": n["created_at"], "kind": n["kind"], "recipient": n["recipient"],
                      "level": n["level"], "title": n["title"]} for n in notices],
+        "deliveries": [_delivery(c.id, e) for e in timeline if e["action"] in DELIVERED],
         "changes": [{"case_id": c.id, "seq": e["seq"], "at": e["at"], "actor": e["actor"], "action": e["action"],
                      "trigger": e["trigger"], "action_label": _label(v, e), "note": e["note"], "data": e["data"],
                      "detail": json.dumps(e["data"], ensure_ascii=False, sort_keys=True)}
@@ -136,9 +160,10 @@ def case_brief(v: CaseView, timeline: Sequence[dict[str, Any]], notices: Sequenc
     }
 
 
-def build(briefs: list[dict[str, Any]], now: datetime) -> Report:
-    """The brief: a summary row per case, then each part across the cases; JSON nests per case."""
+def build(briefs: list[dict[str, Any]], now: datetime, covers: str = "") -> Report:
+    """The brief: a summary row per case, then each part across the cases; JSON nests per case.
+    ``covers`` names what it is about (a case, a unit's cases) in its heading."""
     sections = [Section("cases", "案件", CASE_COLUMNS, briefs)]
     sections += [Section(key, title, cols, [row for b in briefs for row in b[key]]) for key, title, cols in PARTS]
-    return Report(name="accountability", title="问责专报", period=Period(), generated_at=now,
-                  sections=sections, data={"cases": briefs})
+    return Report(name="accountability", title="问责专报", period=Period(label=covers or "全部需问责案件"),
+                  generated_at=now, sections=sections, data={"cases": briefs})

@@ -1,9 +1,12 @@
 """`report bulletin`: the 通报 of a week, month or quarter (seed 000 季通报, seed 003 每周一报).
 
-For the period: cases newly assigned, cases closed (on time or late), cases overdue at the
-period's end or now if sooner (red card 红牌), cases at risk then (yellow card 黄牌: level 1
-reached, not yet overdue), the escalations that fired and the accountability decisions
-taken, each list by lead unit, with a summary of the counts per unit.
+For the period: cases newly assigned, cases closed (on time or late), cases with a deadline
+passed unmet some time in the period (red card 红牌: every deadline the lead unit owes counts,
+so a missed 重办 or press conference too, whether or not it was met later in the period),
+cases at risk at its end or now if sooner (yellow card 黄牌: level 1 reached, not red), the
+escalations that raised a case's level (reminders such as 报送提醒 and 催签 are not
+escalations) and the accountability decisions taken, each list by lead unit, with a
+summary of the counts per unit.
 """
 
 from __future__ import annotations
@@ -15,14 +18,15 @@ from typing import Any
 from duban.reports import Report, Section
 from duban.reports.facts import (
     HOLD,
+    RUNG_ACTIONS,
     CaseView,
-    case_lateness,
     closed_on_time,
     describe_late,
     held_accountable,
     level_at,
+    missed_in,
     open_at,
-    overdue_at,
+    raised_level,
 )
 from duban.reports.period import Period
 from duban.reports.source import Events
@@ -58,16 +62,18 @@ def items(views: Sequence[CaseView], events: Events, period: Period, now: dateti
         if c.closed_at in period:
             verdict = "问责" if held_accountable(c) else "按时办结" if closed_on_time(v) else "逾期办结"
             out["closed"].append(_item(v, c.closed_at, verdict))
-        if overdue_at(v, as_of):
-            late = case_lateness(v, as_of)
-            assert late is not None
-            out["red"].append(_item(v, c.due_at, f"超期{describe_late(late)}"))
+        missed = missed_in(v, period.start, as_of) if c.opened_at < as_of else None
+        if missed is not None:
+            d, late = missed
+            closed = f"，{v.wf.state_label(c.state)}" if c.closed_at is not None and c.closed_at <= as_of else ""
+            row = _item(v, d.due_at, f"超期{describe_late(late)}（{_deadline_label(v, d.name)}）{closed}")
+            out["red"].append({**row, "due_at": d.due_at})  # the deadline that was missed, not the case's next
         elif open_at(c, as_of) and level_at(evs, as_of) == 1:
             out["yellow"].append(_item(v, _first_yellow(evs, as_of), "黄牌预警：临近办结时限"))
         for e in evs:
             if e["at"] not in period:
                 continue
-            if e["action"] == "escalate":
+            if raised_level(e):
                 notice = e["data"].get("notice")
                 out["escalations"].append(_item(v, e["at"], e["note"] + (f"（{notice}）" if notice else "")))
             elif e.get("trigger") == HOLD:
@@ -78,8 +84,13 @@ def items(views: Sequence[CaseView], events: Events, period: Period, now: dateti
     return out
 
 
+def _deadline_label(v: CaseView, name: str) -> str:
+    spec = v.wf.deadline_specs(v.case.data).get(name)
+    return spec.label if spec else name
+
+
 def _first_yellow(events: list[dict[str, Any]], as_of: datetime) -> datetime | None:
-    return next((e["at"] for e in events if e["action"] == "escalate" and e["at"] <= as_of
+    return next((e["at"] for e in events if e["action"] in RUNG_ACTIONS and e["at"] <= as_of
                  and int(e["data"].get("level") or 0) == 1), None)
 
 

@@ -5,6 +5,10 @@ deadline is late by how far the instant it ended (or the instant asked about, wh
 runs) is past its due instant. So a report is right even when `tick` has not run, and a
 historical period is judged as it stood at its end. An approved extension moved the due
 instant, so lateness counts from the new date (没有办理延期的按原定时间考核).
+
+Every deadline counts (SPEC §16): a case is judged by every deadline its lead unit owes —
+main, sign-for, press conference, rework (重办), milestones, plan — not only its main one
+(`duban.engine.timeliness`).
 """
 
 from __future__ import annotations
@@ -15,16 +19,18 @@ from typing import Any
 
 from duban.engine.calendar import WorkingCalendar
 from duban.engine.model import RUNNING, Case, DeadlineState
+from duban.engine.timeliness import judged, lateness, unmet_past_due
 from duban.engine.workflow import Workflow
 
 ACCOUNTABILITY = "accountability"  # the closing state of a decision, in every workflow (SPEC §3)
 HOLD = "hold_accountable"
 SIGN_FOR = "sign_for"
+RUNG_ACTIONS = ("escalate", "overtaken")  # a ladder rung that fired; overtaken ones sent no notice
 
 
 @dataclass(frozen=True)
 class CaseView:
-    """A case with the workflow version it is pinned to (for labels and its main deadline)."""
+    """A case with the workflow version it is pinned to (for labels and its deadlines)."""
 
     case: Case
     wf: Workflow
@@ -35,25 +41,32 @@ class CaseView:
         return self.case.id
 
 
-def lateness(d: DeadlineState, at: datetime) -> timedelta | None:
-    """How late deadline ``d`` was, as it stood at ``at``; None if it was not (yet) late."""
-    ended = d.status != RUNNING and d.ended_at is not None and d.ended_at <= at
-    end = d.ended_at if ended and d.ended_at is not None else at
-    return end - d.due_at if end > d.due_at else None
-
-
 def judged_deadlines(v: CaseView) -> list[DeadlineState]:
-    """The deadlines a case's timeliness is judged by: its main deadline (办结时限), or all of
-    them when the workflow names none or the case never started it."""
-    main = v.wf.spec.main_deadline
-    if main and main in v.case.deadlines:
-        return [v.case.deadlines[main]]
-    return list(v.case.deadlines.values())
+    """The deadlines the lead unit's timeliness on a case is judged by: every one it owes."""
+    return judged(v.wf, v.case)
 
 
 def case_lateness(v: CaseView, at: datetime) -> timedelta | None:
+    """The most any judged deadline was late, as it stood at ``at``."""
     lates = [late for d in judged_deadlines(v) if (late := lateness(d, at)) is not None]
     return max(lates) if lates else None
+
+
+def missed_in(v: CaseView, start: datetime | None, as_of: datetime) -> tuple[DeadlineState, timedelta] | None:
+    """The judged deadline that was late for longest while passed unmet some time in
+    [start, as_of] (a 红牌 of that period), with how late it was by as_of or when it ended."""
+    found: list[tuple[timedelta, str, DeadlineState]] = []
+    for d in judged_deadlines(v):
+        late = lateness(d, as_of)
+        if late is None:
+            continue
+        late_until = d.due_at + late  # when it was met or ended, or as_of
+        if start is None or late_until > start:
+            found.append((late, d.name, d))
+    if not found:
+        return None
+    late, _, d = max(found, key=lambda f: (f[0], f[1]))
+    return d, late
 
 
 def open_at(case: Case, at: datetime) -> bool:
@@ -61,8 +74,8 @@ def open_at(case: Case, at: datetime) -> bool:
 
 
 def overdue_at(v: CaseView, at: datetime) -> bool:
-    """Open at ``at`` with its main deadline passed unmet (红牌)."""
-    return open_at(v.case, at) and case_lateness(v, at) is not None
+    """Open at ``at`` with a judged deadline passed and still unmet then (超期未办结)."""
+    return open_at(v.case, at) and any(unmet_past_due(d, at) for d in judged_deadlines(v))
 
 
 def held_accountable(case: Case) -> bool:
@@ -70,7 +83,7 @@ def held_accountable(case: Case) -> bool:
 
 
 def closed_on_time(v: CaseView) -> bool:
-    """Closed normally (not by an accountability decision) with no late main deadline."""
+    """Closed normally (not by an accountability decision) with every judged deadline met in time."""
     c = v.case
     return c.closed_at is not None and not held_accountable(c) and case_lateness(v, c.closed_at) is None
 
@@ -114,8 +127,13 @@ def level_at(events: list[dict[str, Any]], at: datetime) -> int:
     for e in events:
         if e["at"] > at:
             continue
-        if e["action"] == "escalate":
+        if e["action"] in RUNG_ACTIONS:
             level = max(level, int(e["data"].get("level") or 0))
         elif e.get("trigger") == HOLD:
             level = 5
     return level
+
+
+def raised_level(e: dict[str, Any]) -> bool:
+    """A rung that raised the case's escalation level (升级督办); reminders (报送提醒, 催签) do not."""
+    return e["action"] in RUNG_ACTIONS and int(e["data"].get("level") or 0) > int(e["data"].get("level_before") or 0)

@@ -3,7 +3,8 @@
 Defaults from seed 004: a rate below 70 % is 不合格, 70 % to below 90 % 合格, 90 % and above
 优秀; a unit with a violation (an accountability decision) in the period is graded with
 the lowest band whatever its rate; the three lowest-ranked units lose 评优 eligibility
-(取消评优资格). The office edits the bands in its settings file (env ``DUBAN_SETTINGS``)::
+(取消评优资格), never one graded in the top band, ties at the cut broken by the on-time
+rate, then fewer open overdue cases, then fewer escalations (SPEC §16). The office edits the bands in its settings file (env ``DUBAN_SETTINGS``)::
 
     grades:
       - {min: 90, label: 优秀}
@@ -111,24 +112,32 @@ def band_index(label: str | None, bands: Sequence[Band]) -> int:
     return next((i for i, b in enumerate(bands) if b.label == label), len(bands))
 
 
-def rank(rows: list[dict[str, Any]], bands: Sequence[Band]) -> None:
-    """Rank graded rows in place (``rank``, ``bottom_three``): by grade band, then rate.
+def rank_key(row: dict[str, Any], bands: Sequence[Band]) -> tuple[int, Fraction, Fraction, int, int]:
+    """Lower is better: grade band, then the rate it was graded by, then (the tie rule of
+    SPEC §16) the on-time rate, fewer open overdue cases, fewer escalations."""
+    def worst_first(rate: Fraction | None) -> Fraction:
+        return -(rate if rate is not None else Fraction(-1))
 
-    Competition ranking (1, 2, 2, 4); ungraded rows get rank None. When more than three rows
-    are graded, the three lowest are flagged, and every row tied with the third-lowest too.
+    escalations = row.get("escalations") or {}
+    return (band_index(row["grade"], bands), worst_first(row["grading_rate"]), worst_first(row.get("on_time_rate")),
+            int(row.get("open_overdue") or 0), sum(int(n) for n in escalations.values()))
+
+
+def rank(rows: list[dict[str, Any]], bands: Sequence[Band]) -> None:
+    """Rank graded rows in place (``rank``, ``bottom_three``).
+
+    Competition ranking (1, 2, 2, 4) by `rank_key`; ungraded rows get rank None and are never
+    flagged. When more than three rows are graded, the three lowest-ranked are flagged (末位,
+    取消评优资格) — never a row graded in the top band (优秀) — and a row tied with the
+    third-lowest on every key is flagged with it, so a cut never splits true equals.
     """
     graded = [r for r in rows if r["grade"] is not None]
-
-    def key(r: dict[str, Any]) -> tuple[int, Fraction]:
-        rate = r["grading_rate"]
-        return band_index(r["grade"], bands), -(rate if rate is not None else Fraction(-1))
-
-    keys = sorted(key(r) for r in graded)
+    keys = sorted(rank_key(r, bands) for r in graded)
     boundary = keys[-BOTTOM] if len(keys) > BOTTOM else None
     for r in rows:
         if r["grade"] is None:
             r["rank"], r["bottom_three"] = None, False
             continue
-        k = key(r)
+        k = rank_key(r, bands)
         r["rank"] = bisect_left(keys, k) + 1
-        r["bottom_three"] = boundary is not None and k >= boundary
+        r["bottom_three"] = boundary is not None and k >= boundary and r["grade"] != bands[0].label

@@ -112,4 +112,6 @@ class Reviews:
             calendar = app.engine(conn).calendar
             briefs = [accountability.case_brief(v, source.timeline(conn, v.id), source.notices(conn, v.id),
                                                 now, calendar, app.tz) for v in views]
-        return accountability.build(briefs, now)
+        covers = (f"案件 {case_id}《{views[0].case.title}》" if case_id is not None
+                  else f"{unit}牵头的需问责案件" if unit is not None else "")
+        return accountability.build(briefs, now, covers)

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, or_, select
 
 from duban.engine.model import Case
 from duban.engine.workflow import Workflow
-from duban.reports.facts import HOLD, CaseView
+from duban.reports.facts import HOLD, RUNG_ACTIONS, CaseView
 from duban.storage import audit_log
 from duban.storage import repository as repo
 from duban.storage.tables import AUDIT, CASE_UNITS, USERS
@@ -31,8 +31,8 @@ def cases(conn: Connection, workflow_of: Callable[[Connection, Case], Workflow],
 
 
 def decisions(conn: Connection, *, before: datetime | None = None) -> Events:
-    """Escalations and accountability decisions up to ``before``, per case."""
-    stmt = select(AUDIT).where(or_(AUDIT.c.action == "escalate", AUDIT.c.trigger == HOLD)).order_by(AUDIT.c.seq)
+    """Ladder rungs that fired (escalated or overtaken) and accountability decisions up to ``before``, per case."""
+    stmt = select(AUDIT).where(or_(AUDIT.c.action.in_(RUNG_ACTIONS), AUDIT.c.trigger == HOLD)).order_by(AUDIT.c.seq)
     if before is not None:
         stmt = stmt.where(AUDIT.c.at < before)
     out: Events = defaultdict(list)

@@ -1,9 +1,10 @@
 """`report units`: per lead unit, how it handled its cases in a period (考核).
 
 A case counts for a period when it was open at some moment of it. Within the period:
-closed on time (按时办结: closed normally, its main deadline met) or late (逾期办结: its main
-deadline missed, or closed by an accountability decision); at the period's end (or now):
-still open and overdue (超期未办结). The on-time rate (按时办结率) is on time over those
+closed on time (按时办结: closed normally, every deadline its lead unit owes met in time —
+main, sign-for, press conference, 重办, milestones, plan) or late (逾期办结: any of them
+missed, or closed by an accountability decision); at the period's end (or now): still open
+with one of them passed unmet (超期未办结). The on-time rate (按时办结率) is on time over those
 three; the sign-for rate (及时签收率) is sign-for deadlines met over those settled; the
 satisfaction rate (回访满意率) is satisfied revisits over rated cases closed in the period.
 The grade is taken from the satisfaction rate when the unit has one, else from the
@@ -18,23 +19,24 @@ from datetime import datetime
 from fractions import Fraction
 from typing import Any
 
+from duban.labels import LEVEL_LABELS
 from duban.reports import Report, Section
 from duban.reports.facts import (
     HOLD,
     CaseView,
     closed_on_time,
     overdue_at,
+    raised_level,
     satisfaction,
     sign_for_outcome,
 )
 from duban.reports.grading import Band, grade, rank
 from duban.reports.period import Period
 from duban.reports.source import Events
-from duban.views import LEVEL_LABELS
 
 LEVELS = (1, 2, 3, 4)  # ladder levels; 5 (问责) is counted as measures
 COLUMNS = [
-    ("rank", "排名"), ("unit", "牵头单位"), ("cases", "案件数"), ("closed_on_time", "按时办结"),
+    ("rank", "排名"), ("unit", "牵头单位"), ("cases", "案件数"), ("closed", "办结"), ("closed_on_time", "按时办结"),
     ("closed_late", "逾期办结"), ("open_overdue", "超期未办结"), ("on_time_rate", "按时办结率"),
     ("sign_for_rate", "及时签收率"),
     *[(f"escalations.{n}", LEVEL_LABELS[n]) for n in LEVELS],
@@ -70,7 +72,7 @@ def unit_row(unit: str, views: Sequence[CaseView], events: Events, period: Perio
         for e in events.get(v.id, []):
             if e["at"] not in period:
                 continue
-            if e["action"] == "escalate" and int(e["data"].get("level") or 0) > int(e["data"].get("level_before") or 0):
+            if raised_level(e):
                 escalations[int(e["data"]["level"])] += 1
             elif e.get("trigger") == HOLD:
                 measures.append(str(e["data"].get("measure") or v.case.data.get("measure") or "问责"))
@@ -78,7 +80,7 @@ def unit_row(unit: str, views: Sequence[CaseView], events: Events, period: Perio
     satisfied = rate(sum(verdicts), len(verdicts))
     grading_rate = satisfied if satisfied is not None else on_time_rate
     return {
-        "unit": unit, "cases": len(views), "closed_on_time": on_time, "closed_late": late,
+        "unit": unit, "cases": len(views), "closed": len(closed), "closed_on_time": on_time, "closed_late": late,
         "open_overdue": overdue, "on_time_rate": on_time_rate, "sign_for_rate": rate(sum(signs), len(signs)),
         "escalations": {str(n): escalations[n] for n in LEVELS}, "measures": measures,
         "satisfaction": satisfied, "grading_rate": grading_rate,

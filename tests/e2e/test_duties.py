@@ -64,12 +64,18 @@ class TestProgressReports:
         assert any("已按期报送" in line for line in april)
         assert not any("缺报" in line for line in april)
         may = duban.ok("tick", "--json", now="2026-05-06T09:00").json["lines"]
-        assert sum("进度缺报" in line for line in may) == 1
+        # May's 报送提醒 (2 wd before the 5th) came due in the same catch-up: overtaken, not sent
+        assert sum("进度缺报" in line and "取代" not in line for line in may) == 1
+        assert sum("报送提醒（已被进度缺报取代，不发通知）" in line for line in may) == 1
         progress = deadline(duban, case["id"], "progress")
         assert progress["due_at"] == "2026-06-05T23:59:59+08:00"
         assert progress["missed"] is False
         notices = duban.ok("notice", "list", "--case", str(case["id"]), "--json").json
-        assert {"区发改局", "office"} <= {n["recipient"] for n in notices if n["kind"] == "预警提醒"}
+        # a missing report is its own kind of notice (催报通知), not a yellow-card 预警提醒
+        missing = [n for n in notices if n["kind"] == "催报通知"]
+        assert {n["recipient"] for n in missing} == {"区发改局", "office"}
+        assert not any(n["kind"] == "预警提醒" for n in notices)
+        assert all(n["title"].count("（") == 1 for n in missing)  # no brackets inside the brackets
 
     def test_biweekly_reports_every_fourteen_days(self, duban: Duban) -> None:
         """每两周信息报送: the first report is due 14 days after acceptance, then every 14 days."""

@@ -28,22 +28,22 @@ def reply_due(case: dict) -> str:
 
 class TestOverrides:
     def test_office_shortens_the_reply_limit_and_open_cases_keep_theirs(self, duban: Duban, tmp_path: Path) -> None:
-        """With 3 wd in the settings new complaints get v1001; a complaint opened before stays v1 with 5 wd."""
+        """With 3 wd in the settings new complaints get v2001; a complaint opened before stays v2 with 5 wd."""
         before = open_complaint(duban)
         env = settings(tmp_path, "workflows:\n  complaint:\n    deadlines:\n      reply: {rule: 3wd}\n")
         after = open_complaint(duban, env)
-        assert (before["workflow_version"], reply_due(before)) == (1, "2026-11-09T23:59:59+08:00")
-        assert (after["workflow_version"], reply_due(after)) == (1001, "2026-11-05T23:59:59+08:00")
-        # the old case still follows v1 when it moves on under the new settings
+        assert (before["workflow_version"], reply_due(before)) == (2, "2026-11-09T23:59:59+08:00")
+        assert (after["workflow_version"], reply_due(after)) == (2001, "2026-11-05T23:59:59+08:00")
+        # the old case still follows v2 when it moves on under the new settings
         moved = duban.ok("case", "fire", str(before["id"]), "accept", "--json", now="2026-11-03T09:00", actor="fgj", env=env).json
-        assert (moved["workflow_version"], reply_due(moved)) == (1, "2026-11-09T23:59:59+08:00")
+        assert (moved["workflow_version"], reply_due(moved)) == (2, "2026-11-09T23:59:59+08:00")
 
     def test_changed_settings_become_the_next_version(self, duban: Duban, tmp_path: Path) -> None:
-        """Editing the settings again gives v1002 for new cases; the v1001 case keeps 3 wd."""
+        """Editing the settings again gives v2002 for new cases; the v2001 case keeps 3 wd."""
         first = open_complaint(duban, settings(tmp_path, "workflows:\n  complaint:\n    deadlines:\n      reply: {rule: 3wd}\n", "a.yaml"))
         second = open_complaint(duban, settings(tmp_path, "workflows:\n  complaint:\n    deadlines:\n      reply: {rule: 2wd}\n", "b.yaml"))
-        assert first["workflow_version"] == 1001
-        assert (second["workflow_version"], reply_due(second)) == (1002, "2026-11-04T23:59:59+08:00")
+        assert first["workflow_version"] == 2001
+        assert (second["workflow_version"], reply_due(second)) == (2002, "2026-11-04T23:59:59+08:00")
         assert reply_due(duban.ok("case", "show", str(first["id"]), "--json").json) == "2026-11-05T23:59:59+08:00"
 
     def test_workflow_show_names_where_each_limit_came_from(self, duban: Duban, tmp_path: Path) -> None:
@@ -54,7 +54,7 @@ class TestOverrides:
         assert reply["rule"] == "3wd"
         assert "settings.yaml" in reply["source"]
         assert "shipped: 5wd" in reply["source"]
-        assert shown["version"] == 1001
+        assert shown["version"] == 2001
 
     @pytest.mark.parametrize(
         ("body", "message"),

@@ -87,7 +87,8 @@ def play_season(duban: Duban) -> None:
     """March 2026 for three units (due dates Friday 2026-03-13 unless said):
 
     区发改局: one case on time, one reported three days late → on-time 50 %, both signed in time.
-    区财政局: one case on time but signed for two days late → on-time 100 %, sign-for 0 %.
+    区财政局: one case reported in time but signed for two days late → closed late (every deadline
+    counts, SPEC §16), sign-for 0 %.
     区市场监管局: never signs, overdue, held accountable (通报批评) → 不合格 whatever its rate.
     """
     a = open_case(duban, "区发改局", "2026-03-13")
@@ -102,7 +103,7 @@ def play_season(duban: Duban) -> None:
     duban.ok("tick", now="2026-03-16T09:00")  # yellow, red cards for b and d
     fire(duban, b, "report", "2026-03-16T10:00", "fgj")
     fire(duban, b, "verify", "2026-03-16T11:00", "wang")
-    fire(duban, d, "hold_accountable", "2026-03-20T09:00", "li", "--set", "measure=通报批评")
+    fire(duban, d, "hold_accountable", "2026-03-20T09:00", "li", "--set", "measure=通报批评", "--note", "长期未签收")
 
 
 class TestUnitsReport:
@@ -113,14 +114,17 @@ class TestUnitsReport:
         assert (fgj["cases"], fgj["closed_on_time"], fgj["closed_late"], fgj["open_overdue"]) == (2, 1, 1, 0)
         assert (fgj["on_time_rate"], fgj["sign_for_rate"], fgj["grade"]) == (50.0, 100.0, "不合格")
         assert fgj["escalations"] == {"1": 1, "2": 1, "3": 0, "4": 0}
-        assert (czj["on_time_rate"], czj["sign_for_rate"], czj["grade"]) == (100.0, 0.0, "优秀")
+        assert (czj["closed"], czj["closed_on_time"], czj["closed_late"]) == (1, 0, 1)
+        assert (czj["on_time_rate"], czj["sign_for_rate"], czj["grade"]) == (0.0, 0.0, "不合格")
         assert (scj["closed_late"], scj["measures"], scj["grade"], scj["graded_by"]) == (1, ["通报批评"], "不合格", "violation")
         assert fgj["satisfaction"] is None  # no revisits: '-' in the table
 
-    def test_period_before_the_deadlines_counts_nothing_late(self, season: Duban) -> None:
-        """In the first week nothing was due yet: no overdue case, no on-time rate to grade."""
+    def test_period_before_the_due_dates_counts_only_the_missed_sign_for(self, season: Duban) -> None:
+        """In the first week only sign-for days fell due: 区市场监管局, which never signed, is overdue
+        at its end; 区财政局 signed late but by then had signed; nothing closed late."""
         rows = units_json(season, "--since", "2026-03-02", "--until", "2026-03-08", now="2026-04-01T09:00")
-        assert all(r["open_overdue"] == 0 and r["closed_late"] == 0 for r in rows.values())
+        assert {u: r["open_overdue"] for u, r in rows.items()} == {"区发改局": 0, "区财政局": 0, "区市场监管局": 1}
+        assert all(r["closed_late"] == 0 for r in rows.values())
         assert rows["区发改局"]["on_time_rate"] is None and rows["区发改局"]["grade"] is None
         assert rows["区财政局"]["sign_for_rate"] == 0.0  # its sign-for day passed on 03-03
 
@@ -128,8 +132,8 @@ class TestUnitsReport:
         """The table a person reads: percentages, '-' where there is no figure, the grade."""
         out = season.ok("report", "units", now="2026-04-01T09:00").stdout
         assert "按时办结率" in out and "回访满意率" in out
-        line = next(ln for ln in out.splitlines() if "区财政局" in ln)
-        assert "100.00%" in line and "优秀" in line and " - " in line
+        line = next(ln for ln in out.splitlines() if "区发改局" in ln)
+        assert "50.00%" in line and "不合格" in line and " - " in line
 
     def test_satisfaction_grades_when_present(self, duban: Duban) -> None:
         """Revisit verdicts (回访) give the satisfaction rate, and the grade follows it."""
@@ -245,13 +249,15 @@ def march(march_db: Path, tmp_path: Path) -> Duban:
 
 
 def play_march(duban: Duban) -> None:
-    """区市场监管局 never signs a case due Fri 2026-03-13; 区发改局 closes one on time; in April a new one."""
+    """区市场监管局 signs for but never reports a case due Fri 2026-03-13; 区发改局 closes one on time;
+    in April a new one."""
     open_case(duban, "区市场监管局", "2026-03-13", title="推进六证合一")
+    fire(duban, 1, "accept", "2026-03-02T10:00", "scj")
     on_time = open_case(duban, "区发改局", "2026-03-20", title="政策台帐", now="2026-03-09T09:00")
     done(duban, on_time, "fgj", accept="2026-03-09T10:00", report="2026-03-18T10:00", verify="2026-03-18T15:00")
     duban.ok("tick", now="2026-03-13T09:00")  # yellow card (1 wd before)
     duban.ok("tick", now="2026-03-16T09:00")  # red card, expire
-    fire(duban, 1, "hold_accountable", "2026-03-27T09:00", "li", "--set", "measure=诫勉谈话")
+    fire(duban, 1, "hold_accountable", "2026-03-27T09:00", "li", "--set", "measure=诫勉谈话", "--note", "超期未办")
     open_case(duban, "区财政局", "2026-04-30", title="四月新任务", now="2026-04-02T09:00")
 
 
@@ -285,7 +291,8 @@ class TestBulletin:
         assert ids(b["new"]) == [2, 1]  # by unit: 区发改局, 区市场监管局
         assert [(r["case_id"], r["detail"]) for r in b["closed"]] == [(2, "按时办结"), (1, "问责")]
         assert ids(b["accountability"]) == [1] and "诫勉谈话" in b["accountability"][0]["detail"]
-        assert b["red"] == []  # closed by the decision before the month ended
+        # missed on the 13th, then closed by the decision: still a red card of March (SPEC §16)
+        assert [(r["case_id"], r["detail"]) for r in b["red"]] == [(1, "超期13天9小时（办结时限），已问责")]
         assert {r["detail"] for r in b["escalations"]} >= {"办结时限：红牌超期（催办通知）"}
         summary = {r["unit"]: r for r in b["summary"]}
         assert (summary["区发改局"]["closed"], summary["区发改局"]["closed_on_time"]) == (1, 1)
@@ -354,7 +361,9 @@ class TestAccountabilityReport:
         [case] = brief(extended, "--case", "1")["cases"]
         assert (case["measure"], case["decided_by"], case["decision_note"]) == ("诫勉谈话", "li", "延期后仍未办结")
         assert [e["level_label"] for e in case["escalations"]] == ["黄牌预警", "红牌超期"]
-        assert {n["kind"] for n in case["notices"]} == {"预警提醒", "催办通知"}
+        # one tick after the due instant: the yellow card was overtaken, so only the 催办 went out
+        assert [e["notice"] for e in case["escalations"]] == [None, "催办通知"]
+        assert {n["kind"] for n in case["notices"]} == {"催办通知"}
         assert [c["action_label"] for c in case["changes"]] == ["申请延期", "批准延期", "挂起", "恢复计时"]
         assert case["changes"][0]["note"] == "数据量大"
         seqs = [e["seq"] for e in case["timeline"]]
@@ -386,7 +395,7 @@ class TestFormats:
         assert out.startswith("\ufeff")
         rows = list(csv.DictReader(out.lstrip("\ufeff").splitlines()))
         by_unit = {r["牵头单位"]: r for r in rows}
-        assert by_unit["区发改局"]["按时办结率"] == "50.00%" and by_unit["区财政局"]["等级"] == "优秀"
+        assert by_unit["区发改局"]["按时办结率"] == "50.00%" and by_unit["区财政局"]["等级"] == "不合格"
 
     def test_bulletin_csv_has_a_block_per_list(self, march: Duban, tmp_path: Path) -> None:
         path = tmp_path / "bulletin.csv"

@@ -182,8 +182,9 @@ def fired_count(url: str) -> int:
 
 
 def escalations(url: str) -> list[dict[str, Any]]:
-    """Every 'escalate' audit event, in chain order, with its (deadline, rung, timer due instant)."""
-    rows = query(url, "SELECT seq, case_id, data FROM audit_events WHERE action = 'escalate' ORDER BY seq")
+    """Every rung's audit event ('escalate', or 'overtaken' when a later rung was also due: no
+    notice, SPEC §16), in chain order, with its (deadline, rung, timer due instant)."""
+    rows = query(url, "SELECT seq, case_id, data FROM audit_events WHERE action IN ('escalate', 'overtaken') ORDER BY seq")
     out = []
     for seq, case_id, data in rows:
         d = data if isinstance(data, dict) else json.loads(data)

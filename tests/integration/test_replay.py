@@ -67,7 +67,7 @@ class TestReplay:
         duban.ok("tick", now="2026-05-06T09:00")
         fire(m, "complete_milestone", "--set", "milestone=1", now="2026-05-06T10:00", actor="fgj")
         duban.ok("tick", now="2026-12-31T09:00")
-        fire(s, "hold_accountable", "--set", "measure=通报批评", now="2026-12-31T10:00", actor="li")
+        fire(s, "hold_accountable", "--set", "measure=通报批评", "--note", "逾期未办", now="2026-12-31T10:00", actor="li")
         result = all_cases_replay(duban.db_url)
         assert sorted(result) == sorted([c, o, s, p, m])
         assert result == {key: [] for key in result}

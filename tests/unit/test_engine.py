@@ -160,10 +160,16 @@ class TestFiring:
         assert (event.action, event.actor, event.role, event.trigger) == ("fire", "fgj", "unit", "accept")
         assert (event.from_state, event.to_state, event.at) == ("assigned", "in_progress", clock.now())
 
-    def test_co_unit_may_act(self, engine: Engine, wf: Workflow, clock: ManualClock) -> None:
-        """SPEC §8: a unit user acts on cases where the unit is the lead or a co-unit."""
+    def test_co_unit_adds_progress_but_cannot_move_the_case(self, engine: Engine, wf: Workflow,
+                                                           clock: ManualClock) -> None:
+        """SPEC §16: accept and report are the lead unit's; a co-unit may add a progress note."""
         opened = open_case(engine, wf, clock)
-        assert engine.fire(wf, opened.case, "accept", actor=CZJ, now=clock.now()).case.state == "in_progress"
+        with pytest.raises(PermissionDeniedError, match=r"lead unit \(牵头单位\) is '区发改局'"):
+            engine.fire(wf, opened.case, "accept", actor=CZJ, now=clock.now())
+        assert opened.case.state == "assigned"
+        engine.fire(wf, opened.case, "accept", actor=FGJ, now=clock.now())
+        noted = engine.fire(wf, opened.case, "report_progress", actor=CZJ, note="配合完成数据核对", now=clock.now())
+        assert noted.case.state == "in_progress" and noted.events[0].actor == "czj"
 
     def test_another_units_user_is_refused(self, engine: Engine, wf: Workflow, clock: ManualClock) -> None:
         """区市场监管局 may not sign for a case of 区发改局 and 区财政局."""
@@ -260,10 +266,18 @@ class TestAccountability:
         assert "诫勉谈话" in str(caught.value)
         assert case.state == "overdue"
 
-    def test_leader_holds_accountable(self, engine: Engine, wf: Workflow, clock: ManualClock) -> None:
-        """With a measure the case closes in accountability at level 5, the measure recorded."""
+    def test_reason_is_required(self, engine: Engine, wf: Workflow, clock: ManualClock) -> None:
+        """SPEC §16: a measure without a reason (--note) is refused; the case stays overdue."""
         case = self.overdue_case(engine, wf, clock)
-        out = engine.fire(wf, case, "hold_accountable", actor=LI, values={"measure": "诫勉谈话"}, now=clock.now())
+        with pytest.raises(GuardRejectedError, match="--note"):
+            engine.fire(wf, case, "hold_accountable", actor=LI, values={"measure": "诫勉谈话"}, now=clock.now())
+        assert case.state == "overdue" and case.closed_at is None
+
+    def test_leader_holds_accountable(self, engine: Engine, wf: Workflow, clock: ManualClock) -> None:
+        """With a measure and a reason the case closes in accountability at level 5, the measure recorded."""
+        case = self.overdue_case(engine, wf, clock)
+        out = engine.fire(wf, case, "hold_accountable", actor=LI, note="逾期未办", values={"measure": "诫勉谈话"},
+                          now=clock.now())
         assert case.state == "accountability"
         assert case.escalation_level == 5
         assert case.data["measure"] == "诫勉谈话"
