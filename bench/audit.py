@@ -36,6 +36,8 @@ def args(db, out):
         return ["--db", db, "audit", "verify", "--json"]
     if what == "verify_sequential":
         return ["--db", db, "audit", "verify", "--jobs", "1", "--json"]
+    if what == "verify_pubkey":  # the chain and every stored checkpoint's signature and Merkle root
+        return ["--db", db, "audit", "verify", "--pubkey", out, "--json"]
     if what == "verify_file":  # the JSONL export (its warm-up: the JSONL export of the empty database)
         return ["audit", "verify", "--file", out, "--json"]
     return ["--db", db, "audit", "export", "--format", what, "--out", out, "--json"]
@@ -90,19 +92,22 @@ print("\n@@" + json.dumps({"seconds": time.perf_counter() - started, "rows": n,
 """
 
 
-def generate(path: Path, n: int, batch: int = 20_000) -> None:
-    """n events forming a valid chain over 1,000 cases, inserted with the schema duban creates."""
+def generate(path: Path, n: int, batch: int = 20_000, *, first: int = 1) -> None:
+    """Events ``first`` … n forming a valid chain over 1,000 cases, inserted with the schema duban
+    creates (from ``first`` > 1: appended to the chain already in ``path``)."""
     from duban.storage.database import Database
 
-    db = Database(f"sqlite:///{path}")
-    db.migrate()
-    db.dispose()
+    if first == 1:
+        db = Database(f"sqlite:///{path}")
+        db.migrate()
+        db.dispose()
     raw = sqlite3.connect(str(path), isolation_level=None)
     raw.execute("BEGIN")
-    prev, rows = GENESIS, []
+    head = raw.execute("SELECT hash FROM audit_events WHERE seq = ?", (first - 1,)).fetchone()
+    prev, rows = (head[0] if head else GENESIS), []
     sql = ('INSERT INTO audit_events (seq, case_id, at, actor, role, action, "trigger", from_state, to_state,'
            " note, data, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)")
-    for seq in range(1, n + 1):
+    for seq in range(first, n + 1):
         at = START + timedelta(seconds=30 * seq)
         record = {"seq": seq, "case_id": seq % 1000 + 1, "at": at, "actor": "王督查", "role": "office",
                   "action": "fire", "trigger": "accept", "from_state": "assigned", "to_state": "in_progress",
@@ -148,6 +153,9 @@ def bench_audit(n: int) -> dict[str, Any]:
             if what in TARGETS:
                 out[what]["target_rows_per_s"] = TARGETS[what]
         out["verify"]["fetch_rows_per_s"] = round(n / _run(ANCHOR, str(path), "fetch", "")["seconds"])
+        from bench.checkpoints import bench_signed
+
+        out["checkpoints"] = bench_signed(path, n, Path(tmp), f"sqlite:///{empty}", out["verify"]["duban_rows_per_s"])
     out["ratio"] = min(out[w]["ratio"] for w in TARGETS)
     return out
 

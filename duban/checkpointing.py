@@ -41,11 +41,8 @@ def summary(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def stored_summary(app: App) -> dict[str, Any] | None:
-    from duban.storage import checkpoints
-
     with app.db.read() as conn:
-        row = checkpoints.latest(conn)
-    return summary(with_text(row)) if row else None
+        return latest_checkpoint(conn)
 
 
 def with_text(row: dict[str, Any]) -> dict[str, Any]:
@@ -221,3 +218,58 @@ def check(app: App, public: PublicKey | None, files: list[str], jobs: int | None
                          f"it signs {signed}: events at or below {size} were edited, inserted, removed or reordered "
                          "and the chain recomputed")
     return checked
+
+
+# -- the scheduler's duty -------------------------------------------------------------------
+DAY = 86_400.0
+
+
+class Duty:
+    """`duban scheduler run --key`: after each sweep, sign a checkpoint when one is due — the
+    log has events and none was signed yet, a day has passed since the last, or an export
+    was made of events the last one does not cover."""
+
+    def __init__(self, app: App, key: SigningKey, every: float = DAY) -> None:
+        self.app, self.key, self.every = app, key, every
+
+    def due(self) -> str | None:
+        from duban.storage import checkpoints
+
+        now = self.app.clock.now()
+        with self.app.db.read() as conn:
+            last = checkpoints.latest(conn)
+            if last is None:
+                return "first" if checkpoints.head(conn) else None
+            if checkpoints.exports_since(conn, last["size"]):
+                return "export"
+        return "daily" if (now - last["signed_at"]).total_seconds() >= self.every else None
+
+    def run(self) -> dict[str, Any] | None:
+        from duban.logconfig import get_logger
+
+        why = self.due()
+        if why is None:
+            return None
+        made = make(self.app, self.key)
+        get_logger("duban.scheduler").info("checkpoint.signed", why=why, checkpoint=made["id"], size=made["size"],
+                                           root=made["root"], events_read=made["events_read"])
+        return made
+
+    def attach(self, runner: Any) -> None:
+        """Run after each of the scheduler's sweeps (a failure is the sweep's: logged, retried)."""
+        sweep = runner.sweep
+
+        def sweep_and_sign(keep_lines: bool = True) -> Any:
+            result = sweep(keep_lines)
+            self.run()
+            return result
+
+        setattr(runner, "sweep", sweep_and_sign)  # noqa: B010 - an instance's own sweep, not the class's
+
+
+def latest_checkpoint(conn: Any) -> dict[str, Any] | None:
+    """The latest checkpoint as manifests and reports carry it, read on ``conn``."""
+    from duban.storage import checkpoints
+
+    row = checkpoints.latest(conn)
+    return summary(with_text(row)) if row else None

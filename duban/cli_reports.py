@@ -109,6 +109,7 @@ def _emit(report: Report, fmt: str, path: str | None, as_json: bool) -> None:
     from duban.reports.render import render_csv, render_table, report_json, write_report
 
     tz = settings().tz
+    report, footer = _signed(report)
     if path:
         write_report(report, fmt, Path(path), tz)
         rows = {s.key: len(s.rows) for s in report.sections}
@@ -119,7 +120,22 @@ def _emit(report: Report, fmt: str, path: str | None, as_json: bool) -> None:
     elif fmt == "csv":
         click.echo(render_csv(report, tz), nl=False)
     else:
-        click.echo(render_table(report, tz))
+        click.echo(render_table(report, tz) + "\n\n" + footer)
+
+
+def _signed(report: Report) -> tuple[Report, str]:
+    """The report with the latest signed checkpoint of the audit log in its JSON (SPEC §15),
+    and the line a printed report ends with, so a reader can tie it to what the inspectors hold."""
+    from dataclasses import replace
+
+    from duban.checkpointing import stored_summary
+
+    cp = stored_summary(settings().app)
+    short = None if cp is None else {k: cp[k] for k in ("id", "size", "root", "fingerprint", "signed_at")}
+    line = ("审计检查点：尚未签署（duban audit checkpoint --key office.key）" if cp is None else
+            f"审计检查点 #{cp['id']}：{cp['size']} 条事件，默克尔根 {cp['root']}，{cp['signed_at']} 签署，"
+            f"密钥指纹 {cp['fingerprint']}")
+    return replace(report, meta={**report.meta, "checkpoint": short}), line
 
 
 @click.group()
@@ -163,11 +179,30 @@ def report_bulletin(kind: str, day: str | None, fmt: str, path: str | None, as_j
 @report.command("accountability")
 @click.option("--case", "case_id", type=int, help="One case.")
 @click.option("--unit", help="The cases this unit leads.")
+@click.option("--proof", is_flag=True,
+              help="With --case: also write the case's proof bundle (audit prove) beside the report, "
+                   "as FILE.proof.json (or case-ID.proof.json when printing).")
 @_report_options
-def report_accountability(case_id: int | None, unit: str | None, fmt: str, path: str | None, as_json: bool) -> None:
+def report_accountability(case_id: int | None, unit: str | None, proof: bool, fmt: str, path: str | None,
+                          as_json: bool) -> None:
     """The 问责专报: per case its timeline, missed deadlines, escalations, notices and measure."""
     from duban.reports.reviews import Reviews
 
     fmt = _check_output_options(fmt, path, as_json)
+    if proof and case_id is None:
+        from duban.errors import UsageError
+
+        raise UsageError("--proof proves one case's events: give --case ID")
     rep = Reviews(settings().app).accountability(case_id=case_id, unit=unit)
+    if proof and case_id is not None:
+        from dataclasses import replace
+
+        from duban.proofs import prove, write
+
+        bundle_path = f"{path}.proof.json" if path else f"case-{case_id}.proof.json"
+        write(prove(settings().app, case_id), bundle_path)
+        rep = replace(rep, meta={**rep.meta, "proof_file": bundle_path})
+        if not wants_json(as_json):
+            click.echo(f"证明包已写出：{bundle_path}（核验：duban audit verify --bundle {bundle_path} --pubkey office.pub）",
+                       err=True)
     _emit(rep, fmt, path, as_json)

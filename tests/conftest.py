@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 PG_ADMIN_URL = os.environ.get("DUBAN_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 COUNTED_TABLES = ("cases", "case_units", "timers", "audit_events", "notices", "users", "units", "unit_names",
-                  "workflow_versions")
+                  "workflow_versions", "checkpoints", "audit_exports")
 
 
 @pytest.fixture

@@ -47,7 +47,9 @@ class Reviews:
         a large CSV or JSONL export over ``jobs`` worker processes (None: one per CPU; see
         `duban.parallel_export`), from ``parallel_from`` events on (default its threshold)."""
         from duban import parallel_export
+        from duban.checkpointing import latest_checkpoint
         from duban.exporting import chain_head, check_output, export_events, stream_events
+        from duban.storage.checkpoints import record_export
 
         check_output(path)
         app = self.app
@@ -55,15 +57,20 @@ class Reviews:
         with app.db.read() as conn:
             filters.check(conn)
             head, created_at = chain_head(conn), app.clock.now()
+            signed = latest_checkpoint(conn)  # the manifest carries it (SPEC §15)
             parts = parallel_export.plan(conn, filters, fmt, jobs, **threshold)
             if parts is None:
                 manifest = export_events(
                     stream_events(conn, filters), fmt, path, app.tz, filters=filters.to_json(app.tz),
                     whole_chain=filters.whole_chain, chain_head=head, created_at=created_at, progress=progress,
+                    checkpoint=signed,
                 )
         if parts is not None:
             manifest = parallel_export.export(app.db, parts, filters, fmt, path, app.tz, jobs=jobs,
-                                              created_at=created_at, chain_head=head, progress=progress)
+                                              created_at=created_at, chain_head=head, progress=progress,
+                                              checkpoint=signed)
+        with app.db.write() as conn:  # `scheduler run --key` signs a checkpoint after each export
+            record_export(conn, created_at, fmt, manifest.rows, head["seq"] if head else None)
         log.info("audit.exported", file=str(path), format=fmt, rows=manifest.rows)
         return manifest
 
