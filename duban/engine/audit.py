@@ -32,6 +32,9 @@ HASHED_FIELDS = (
     "seq", "case_id", "at", "actor", "role", "action", "trigger",
     "from_state", "to_state", "note", "data", "prev_hash",
 )
+# Keys of an event's data that say how it came, not what it did (SPEC §12: the CLI records
+# `via` and the operating-system user on every event it writes); a replay passes them over.
+ORIGIN_KEYS = frozenset({"via", "os_user"})
 
 
 def format_instant(at: datetime) -> str:

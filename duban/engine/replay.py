@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from duban.engine.audit import ORIGIN_KEYS
 from duban.engine.model import Case, Outcome
 from duban.engine.service import SHARED_OPERATIONS, Actor, DueTimer, Engine
 from duban.engine.workflow import Workflow
@@ -52,6 +53,8 @@ def replay(engine: Engine, wf: Workflow, events: Iterable[Mapping[str, Any]], ob
             continue
         if e["action"] == UNIT_RENAMED:
             case.rename_unit(e["data"]["old"], e["data"]["new"])
+            if observe is not None:
+                observe(e, None)
             continue
         if e["role"] == "system":
             timer = DueTimer(0, case.id, e["data"]["deadline"], e["data"]["rung"],
@@ -61,7 +64,7 @@ def replay(engine: Engine, wf: Workflow, events: Iterable[Mapping[str, Any]], ob
             # the actor's unit is not in the event; the lead unit passes the unit check, which
             # the original step already passed
             actor = Actor(e["actor"], e["role"], case.lead_unit)
-            values = {k: str(v) for k, v in e["data"].items()} if e["trigger"] not in SHARED_OPERATIONS else (
+            values = {k: str(v) for k, v in e["data"].items() if k not in ORIGIN_KEYS} if e["trigger"] not in SHARED_OPERATIONS else (
                 {"until": e["data"]["until"]} if e["action"] == "extension_requested" else {}
             )
             step = engine.fire(wf, case, e["trigger"], actor=actor, note=e["note"], values=values, now=e["at"])

@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 
 from duban.engine.audit import GENESIS, event_hash
 from duban.engine.model import Event
+from duban.storage.database import ORIGIN
 from duban.storage.tables import AUDIT
 
 if TYPE_CHECKING:
@@ -59,13 +60,15 @@ class Chain:
         head = cursor.fetchone()
         cursor.close()
         seq, prev = (head[0], head[1]) if head else (0, GENESIS)
+        origin = self.conn.info.get(ORIGIN)  # `Database.origin`: how these events came (the CLI's)
         rows = []
         for case_id, e in self._queued:
             seq += 1
             record = {
                 "seq": seq, "case_id": case_id, "at": e.at, "actor": e.actor, "role": e.role,
                 "action": e.action, "trigger": e.trigger, "from_state": e.from_state,
-                "to_state": e.to_state, "note": e.note, "data": e.data, "prev_hash": prev,
+                "to_state": e.to_state, "note": e.note, "data": {**e.data, **origin} if origin else e.data,
+                "prev_hash": prev,
             }
             record["hash"] = prev = event_hash(record)
             rows.append(record)

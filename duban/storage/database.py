@@ -22,6 +22,7 @@ from duban.errors import StorageError
 MIGRATIONS = Path(__file__).parent / "migrations"
 READ_ONLY = "duban_read_only"
 BUSY_SECONDS = 10  # how long a writer waits for another before giving up (SQLite's busy_timeout too)
+ORIGIN = "duban_origin"  # the key of `Database.origin` in a write connection's info (audit_log.Chain reads it)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -61,6 +62,10 @@ class Database:
             self.engine = create_engine(url, pool_pre_ping=True)
         self._writer: Connection | None = None  # SQLite: the write connection, kept (`_sqlite_writer`)
         self._write_lock = Lock()
+        # How the events written through this handle came (SPEC §12: the CLI sets
+        # {"via": "cli", "os_user": …}); `audit_log.Chain` adds it to every event's data, so
+        # no command can forget it. None: nothing added (Python callers, the tests' App).
+        self.origin: dict[str, str] | None = None
 
     @staticmethod
     def _check_sqlite_path(url: str) -> None:
@@ -76,9 +81,11 @@ class Database:
         """One write transaction: committed when the block ends, rolled back on any error."""
         if not self.is_sqlite:
             with self.translate(), self.engine.begin() as conn:
+                conn.info[ORIGIN] = self.origin  # pooled connections keep info: set at every write
                 yield conn
             return
         with self.translate(), self._sqlite_writer() as conn, conn.begin():
+            conn.info[ORIGIN] = self.origin
             yield conn
 
     @contextmanager

@@ -138,6 +138,8 @@ class UserRow(SQLModel, table=True):
     unit: str | None = None
     created_at: datetime
     email: str | None = None  # where the notices of the user's unit (or role) are mailed (SPEC §14)
+    mobile: str | None = None  # SPEC §12: the directory's contact number (digits, as given)
+    disabled_at: datetime | None = None  # set: the user can neither sign in nor act (SPEC §12)
 
 
 class UnitRow(SQLModel, table=True):

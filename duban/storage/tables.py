@@ -191,6 +191,8 @@ USERS = Table(
     _optional("unit", String),
     _required("created_at", UTCDateTime()),
     _optional("email", String),  # where the notices of the user's unit (or role) are mailed (SPEC §14)
+    _optional("mobile", String),  # SPEC §12: the directory's contact number (digits, as given)
+    _optional("disabled_at", UTCDateTime()),  # set: the user can neither sign in nor act (SPEC §12)
 )
 
 # The unit directory (SPEC §16): every unit a case or a user may name. Cases, users and
@@ -345,7 +347,8 @@ def table(model: Any) -> Table:
 
 
 _MODELS = ("CaseRow", "CaseUnitRow", "TimerRow", "AuditEventRow", "CheckpointRow", "AuditExportRow", "NoticeRow", "UserRow", "UnitRow", "UnitNameRow", "CalendarDayRow",
-           "CalendarYearRow", "WorkflowVersionRow", "DeliveryRow", "DeliveryAttemptRow", "NoticeNumberRow")
+           "CalendarYearRow", "WorkflowVersionRow", "DeliveryRow", "DeliveryAttemptRow", "NoticeNumberRow",
+           "CredentialRow", "SignInFailureRow", "SessionRow", "ApiTokenRow")
 
 
 def __getattr__(name: str) -> Any:
