@@ -1,0 +1,117 @@
+"""Who is asking (SPEC §12): a board session cookie or an API bearer token, and CSRF.
+
+The signed-in user is the actor of everything a request does; no request can name another.
+A page without a live session sends the browser to /login (a forged, ended or expired
+cookie is cleared on the way). The API answers 401 for no or bad credentials. An unsafe
+request authenticated by the cookie must prove it came from one of duban's own pages: a
+form carries the session's CSRF token in a hidden field, a script sends it as
+`X-CSRF-Token`; a bearer token needs neither (a browser never adds it by itself).
+
+The sign-in form has no session yet, so it is protected by a double-submit token: a random
+value in a cookie of its own and the same value in a hidden field, which a page of another
+origin can neither read nor set.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from fastapi import Request
+
+from duban.web.errors import ApiError, SignInRequired
+
+if TYPE_CHECKING:
+    from duban.access.service import User
+    from duban.web.factory import Web
+
+COOKIE = "duban_session"
+LOGIN_COOKIE = "duban_login_csrf"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+NO_CREDENTIALS = "未登录或凭据无效：请用 Authorization: Bearer 令牌，或先登录"
+BAD_CSRF = "缺少或错误的 CSRF 令牌：请刷新页面后重试"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The signed-in user of a request, and the session it came with (None for a token)."""
+
+    user: User
+    sid: str | None = None
+
+    @property
+    def csrf(self) -> str:
+        from duban.access.sessions import csrf_token
+
+        return csrf_token(self.sid) if self.sid else ""
+
+
+def web_of(request: Request) -> Web:
+    web: Web = request.app.state.web
+    return web
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "unauthenticated", "Authorization 头应为 “Bearer 令牌”")
+    return token.strip()
+
+
+def api_principal(request: Request) -> Principal:
+    """The API's dependency: a bearer token, else the board's cookie with CSRF on unsafe calls."""
+    web = web_of(request)
+    token = _bearer(request)
+    if token is not None:
+        user = web.access.token_user(token)
+        if user is None:
+            raise ApiError(401, "unauthenticated", "令牌无效、已过期、已撤销，或其用户已停用")
+        return Principal(user)
+    sid = request.cookies.get(COOKIE)
+    user = web.access.session_user(sid) if sid else None
+    if user is None or sid is None:
+        raise ApiError(401, "unauthenticated", NO_CREDENTIALS)
+    if request.method not in SAFE_METHODS and not web.access.csrf_ok(sid, request.headers.get(CSRF_HEADER)):
+        raise ApiError(403, "forbidden", BAD_CSRF)
+    return Principal(user, sid)
+
+
+def page_principal(request: Request) -> Principal:
+    """The pages' dependency: the session's user, or off to /login."""
+    web = web_of(request)
+    sid = request.cookies.get(COOKIE)
+    user = web.access.session_user(sid) if sid else None
+    if user is None or sid is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise SignInRequired(target if request.method == "GET" else "/", clear_cookie=sid is not None)
+    found = Principal(user, sid)
+    request.state.principal = found  # an error page shows the header of the one who asked
+    return found
+
+
+def check_form(principal: Principal, token: str | None) -> None:
+    """A form POST must carry its session's CSRF token (403 otherwise, nothing done)."""
+    if principal.sid is None or not token or not _csrf_ok(principal.sid, token):
+        raise ApiError(403, "forbidden", BAD_CSRF)
+
+
+def _csrf_ok(sid: str, token: str) -> bool:
+    from duban.access.sessions import csrf_ok
+
+    return csrf_ok(sid, token)
+
+
+def new_login_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def login_token_ok(request: Request, field: str | None) -> bool:
+    cookie = request.cookies.get(LOGIN_COOKIE)
+    return bool(cookie and field) and hmac.compare_digest(str(cookie).encode(), str(field).encode())

@@ -1,0 +1,94 @@
+"""The FastAPI application of one `duban serve` process: pages, `/api/v1`, static files.
+
+`create_app` takes an `App` (database, clock, zone — built by the caller from the same
+settings as the CLI, so tests pass a pinned clock) and the sign-in service. FastAPI's own
+interactive docs are off: they load their scripts from a CDN, and government intranets
+have none. The OpenAPI document is served at /api/v1/openapi.json.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from duban.web import errors
+
+if TYPE_CHECKING:
+    from duban.access.service import Access
+    from duban.app import App
+
+STATIC = Path(__file__).parent / "static"
+MAX_BODY = 1 * 1024 * 1024  # a JSON body or a form: far more than any case needs
+
+
+@dataclass(frozen=True)
+class Web:
+    """What every request handler reaches through `request.app.state.web`."""
+
+    app: App
+    access: Access
+    secure_cookies: bool = True
+
+
+def create_app(app: App, access: Access, *, secure_cookies: bool = True) -> FastAPI:
+    from duban.web import api, board, case_pages, pages
+
+    web = FastAPI(title="duban 督办 API", version="1", docs_url=None, redoc_url=None,
+                  openapi_url="/api/v1/openapi.json",
+                  description="督办事项的 HTTP API（SPEC §13）。认证：Authorization: Bearer 令牌。")
+    web.state.web = Web(app, access, secure_cookies)
+    errors.install(web)
+    web.include_router(api.router, prefix="/api/v1")
+    web.include_router(pages.router)
+    web.include_router(case_pages.router)
+    web.include_router(board.router)
+    web.mount("/static", StaticFiles(directory=STATIC), name="static")
+    web.add_middleware(BodyLimit)
+    return web
+
+
+class BodyLimit:
+    """Refuse a request body over MAX_BODY with 413 `too_large`, before any of it is used:
+    by its Content-Length, or while it streams in when it has none."""
+
+    def __init__(self, inner: ASGIApp) -> None:
+        self.inner = inner
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.inner(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
+            await _too_large(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > MAX_BODY:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.inner(scope, counted, send)
+        except _TooLarge:
+            await _too_large(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
+    from fastapi.responses import JSONResponse
+
+    response = JSONResponse({"error": "too_large", "message": f"请求体超过 {MAX_BODY // 1024} KB 的上限"}, 413)
+    await response(scope, receive, send)

@@ -1,0 +1,119 @@
+"""The lists the board and the API show: the ledger's filters and pages, and 我的待办.
+
+The ledger starts from `App.list_cases` (workflow, state, unit, overdue: checked there,
+SPEC §16) and narrows it by what the person may see (`scope.sees`), escalation level, due
+date and a title search; pages are cursor pages by case id (stable while cases are added).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import distinct, select
+
+from duban.clock import parse_instant
+from duban.errors import UsageError
+from duban.storage.tables import AUDIT
+from duban.web import cards, scope
+
+if TYPE_CHECKING:
+    from duban.access.service import User
+    from duban.app import App
+    from duban.engine.calendar import WorkingCalendar
+
+MAX_LIMIT = 200
+PAGE = 50
+
+
+@dataclass(frozen=True)
+class Filters:
+    workflow: str | None = None
+    state: str | None = None
+    unit: str | None = None
+    overdue: bool | None = None
+    level: int | None = None
+    due_before: str | None = None
+    q: str | None = None
+
+    def query(self) -> dict[str, str]:
+        """The filters as query parameters (for links to the next page and the download)."""
+        shown = {k: v for k, v in self.__dict__.items() if v not in (None, "")}
+        return {k: ("true" if v is True else "false" if v is False else str(v)) for k, v in shown.items()}
+
+
+def cases(app: App, user: User, f: Filters) -> list[dict[str, Any]]:
+    """Every case matching the filters that the user may see, in id order."""
+    due_before = parse_instant(f.due_before, app.tz, what="due_before") if f.due_before else None
+    if f.level is not None and not 0 <= f.level <= 5:
+        raise UsageError(f"level {f.level}: escalation levels are 0 to 5")
+    found = app.list_cases(state=f.state or None, unit=f.unit or None, workflow=f.workflow or None,
+                           overdue=f.overdue)
+    needle = (f.q or "").strip().casefold()
+    return [c for c in found if scope.sees(user, c)
+            and (f.level is None or c["escalation_level"] == f.level)
+            and (due_before is None or (c["due_at"] is not None and datetime.fromisoformat(c["due_at"]) < due_before))
+            and (not needle or needle in c["title"].casefold())]
+
+
+def page(items: list[dict[str, Any]], limit: int, cursor: int | None) -> tuple[list[dict[str, Any]], int | None]:
+    """Up to `limit` items after the case id `cursor`, and the cursor of the next page."""
+    after = [c for c in items if cursor is None or c["id"] > cursor]
+    shown = after[:limit]
+    return shown, (shown[-1]["id"] if len(after) > limit else None)
+
+
+@dataclass(frozen=True)
+class Line:
+    """One case of a to-do list as the board shows it."""
+
+    case: dict[str, Any]
+    deadline: cards.Deadline | None
+    card: str | None
+    actions: list[scope.Action]
+
+    @property
+    def card_label(self) -> str:
+        return cards.CARD_LABELS.get(self.card or "", "已办结")
+
+
+def lines(app: App, user: User, found: list[dict[str, Any]], *, todo: bool) -> list[Line]:
+    """Cases as to-do lines, nearest running deadline first; with `todo`, only those on
+    which the user has an action now."""
+    now, calendar = app.clock.now(), working_calendar(app)
+    out = []
+    for c in found:
+        acts = scope.todo_actions(app, user, c) if todo else []
+        if todo and not acts:
+            continue
+        shown = cards.deadlines(c, now, app.tz, calendar)
+        out.append((cards.due_sort_key(shown), Line(c, cards.nearest(shown), cards.case_card(c, shown), acts)))
+    out.sort(key=lambda pair: pair[0])
+    return [line for _, line in out]
+
+
+def todo(app: App, user: User) -> list[Line]:
+    open_cases = [c for c in app.list_cases() if c["closed_at"] is None and scope.sees(user, c)]
+    return lines(app, user, open_cases, todo=True)
+
+
+def done(app: App, user: User) -> list[Line]:
+    """已办: the cases the user has fired a trigger on or opened (their own audit events)."""
+    with app.db.read() as conn:
+        ids = set(conn.execute(select(distinct(AUDIT.c.case_id)).where(
+            AUDIT.c.actor == user.name, AUDIT.c.case_id.is_not(None))).scalars())
+    return lines(app, user, [c for c in app.list_cases() if c["id"] in ids and scope.sees(user, c)], todo=False)
+
+
+def co_handled(app: App, user: User) -> list[Line]:
+    """协办: open cases the user's unit co-handles (配合单位)."""
+    if user.role != "unit":
+        return []
+    found = [c for c in app.list_cases(unit=user.unit) if c["closed_at"] is None and user.unit in c["co_units"]]
+    return lines(app, user, found, todo=False)
+
+
+def working_calendar(app: App) -> WorkingCalendar:
+    with app.db.read() as conn:
+        return app.engine(conn).calendar
