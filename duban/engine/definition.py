@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from duban.engine.audit import ORIGIN_KEYS
 from duban.engine.deadlines import parse_offset, parse_rule
 from duban.engine.guards import GUARDS
 from duban.errors import DefinitionError, UsageError
@@ -221,6 +222,9 @@ def _check_meaning(spec: WorkflowSpec, file: str) -> None:
     if spec.states[spec.initial].final:
         fail("initial", "the initial state cannot be final")
     triggers = {t.trigger for t in spec.transitions}
+    for key in spec.fields:
+        if key in ORIGIN_KEYS:  # a fired trigger's values are its event's data, next to these
+            fail(f"fields.{key}", f"'{key}' is reserved: every audit event's data records how it came in it")
     for i, t in enumerate(spec.transitions):
         for src in t.sources:
             if src not in states:
@@ -235,6 +239,8 @@ def _check_meaning(spec: WorkflowSpec, file: str) -> None:
         if "system" in t.roles and len(t.roles) > 1:
             fail(f"transitions[{i}].roles", "a 'system' trigger is fired by timers only; people cannot share it")
         for key in t.sets:
+            if key in ORIGIN_KEYS:
+                fail(f"transitions[{i}].sets", f"'{key}' is reserved: every audit event's data records how it came in it")
             if key in spec.fields:
                 fail(f"transitions[{i}].sets", f"'{key}' is a field set at opening, not by a trigger")
         for key in t.record:
