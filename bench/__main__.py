@@ -4,7 +4,7 @@ Each figure is measured in the same run as its anchor (the raw database, or the 
 interpreter, doing the same work) and reported as a ratio, so it holds on a noisy machine.
 Never run by the tests as a timed assert (one smoke test runs `--quick --scale` tiny).
 
-Sections: transition (SQLite, PostgreSQL), sweep, audit (CSV/JSONL export, verify),
+Sections: transition (SQLite, PostgreSQL), sweep, audit (CSV/JSONL export, verify), notify (delivery),
 startup, memory. Prints a table and writes JSON (``--out``).
 """
 
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-SECTIONS = ("transition", "transition_postgres", "sweep", "audit", "startup", "memory")
+SECTIONS = ("transition", "transition_postgres", "sweep", "audit", "startup", "memory", "notify")
 
 
 def sizes(quick: bool, scale: float) -> dict[str, Any]:
@@ -31,10 +31,10 @@ def sizes(quick: bool, scale: float) -> dict[str, Any]:
     if quick:
         return {"transition": s(300), "transition_postgres": s(200), "sweep_due": s(1000, 20),
                 "sweep_pending": [s(10_000, 200), s(100_000, 2000)], "audit": s(50_000, 1000), "startup_runs": 3,
-                "memory": s(2000)}
+                "memory": s(2000), "notify": s(500)}
     return {"transition": s(3000), "transition_postgres": s(1000), "sweep_due": s(10_000, 20),
             "sweep_pending": [s(100_000, 200), s(1_000_000, 2000)], "audit": s(1_000_000, 1000), "startup_runs": 7,
-            "memory": s(10_000)}
+            "memory": s(10_000), "notify": s(2000)}
 
 
 def machine() -> dict[str, Any]:
@@ -56,6 +56,7 @@ def machine() -> dict[str, Any]:
 def runners(n: dict[str, Any]) -> dict[str, Callable[[], dict[str, Any]]]:
     from bench.audit import bench_audit
     from bench.memory import bench_memory
+    from bench.notify import bench_notify
     from bench.startup import bench_startup
     from bench.sweep import bench_sweep
     from bench.transition import bench_postgres, bench_sqlite
@@ -67,6 +68,7 @@ def runners(n: dict[str, Any]) -> dict[str, Callable[[], dict[str, Any]]]:
         "audit": lambda: bench_audit(n["audit"]),
         "startup": lambda: bench_startup(n["startup_runs"]),
         "memory": lambda: bench_memory(n["memory"]),
+        "notify": lambda: bench_notify(n["notify"]),
     }
 
 
@@ -100,6 +102,10 @@ def table(results: dict[str, Any]) -> str:
                      f"{s['python_bare_s'] / s['help_s']:.2f} | < 0.3 s |")
         lines.append(f"| start-up `duban case show ID` | {s['case_show_s']:.3f} s | python -c pass "
                      f"{s['python_bare_s']:.3f} s | {s['python_bare_s'] / s['case_show_s']:.2f} | < 0.3 s |")
+    d = results.get("notify", {})
+    if d:
+        lines.append(f"| delivery, {d['deliveries']:,} webhook notices, every attempt recorded | {d['duban_per_s']:,}/s | "
+                     f"bare httpx posts {d['bare_posts_per_s']:,}/s | {d['ratio']:.2f} | ≥ 500/s |")
     m = results.get("memory", {})
     if m:
         lines.append(f"| memory per open case ({m['cases']:,} cases) | {m['duban_bytes_per_case']:,} B | "
