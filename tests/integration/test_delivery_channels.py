@@ -199,3 +199,63 @@ class TestLimitsAndSecrets:
         for secret in ("SECwrong", WEBHOOK_SECRET, "robot-token", "wecom-test-key", "hook-token", "sign="):
             assert secret not in stored
             assert secret not in caplog.text
+
+
+def _self_signed(tmp: Path) -> Path:
+    """A certificate for 127.0.0.1, trusted by the deliverer through the channel's `ca_file`."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)  # the certificate's validity is checked by ssl against the wall clock
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    pem = tmp / "smtp.pem"
+    pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM) + key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return pem
+
+
+@pytest.mark.parametrize("tls", ["starttls", "ssl"])
+def test_email_over_tls(app: App, tmp_path: Path, tls: str) -> None:
+    """STARTTLS (the server refuses mail before it) and implicit TLS, the office's CA trusted via ca_file."""
+    import ssl
+
+    from aiosmtpd.controller import Controller
+
+    from tests.integration.delivery_receivers import SmtpReceiver
+
+    pem = _self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(pem)
+    box = SmtpReceiver(closed_port())
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            from email import message_from_bytes, policy
+
+            box.messages.append(message_from_bytes(envelope.content, policy=policy.default))  # type: ignore[arg-type]
+            return "250 OK"
+
+    extra: dict[str, Any] = ({"tls_context": context, "require_starttls": True} if tls == "starttls"
+                             else {"ssl_context": context})
+    controller = Controller(Handler(), hostname="127.0.0.1", port=box.port, **extra)
+    controller.start()
+    try:
+        with http_receiver() as rx:
+            settings = notify(rx, box.port, via=["email"], email={"tls": tls, "ca_file": str(pem)})
+            red_card(app, settings)
+            result = deliverer(app, settings).run_once()
+    finally:
+        controller.stop()
+    assert result.sent == 2, rows(app, DELIVERY_ATTEMPTS)
+    assert sorted(str(m["To"]) for m in box.messages) == ["fgj2@example.gov.cn", "fgj@example.gov.cn"]
