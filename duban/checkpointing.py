@@ -72,14 +72,13 @@ def make(app: App, key: SigningKey, out: str | Path | None = None) -> dict[str, 
             for seq, prev, digest in rows:
                 if seq != expected or prev != head:
                     raise IntegrityError(
-                        f"audit event {seq} does not follow the head of checkpoint #{last['id'] if last else '-'} "
-                        f"(size {size0}): events at or below it were removed, reordered or rewritten — "
-                        "run duban audit verify --pubkey office.pub")
+                        f"审计事件 {seq} 未接在检查点 #{last['id'] if last else '-'}（{size0} 条）的末尾："
+                        "其下的事件被删除、调换或改写——请运行 duban audit verify --pubkey office.pub")
                 head, expected = digest, expected + 1
             try:
                 tree.extend(event_leaves([digest for _, _, digest in rows]))
             except ValueError:
-                raise IntegrityError(f"audit events after {size0}: a stored hash is not hex (the row was edited)") from None
+                raise IntegrityError(f"第 {size0} 条之后的审计事件：有哈希值不是十六进制（该行被改过）") from None
         cp = Checkpoint(key.name, tree.end, tree.root(), utc_text(now))
         note = sign(cp.body(), key.name, public.public, key.sign)
         row = {"size": cp.size, "root": cp.root.hex(), "head_hash": head if cp.size else None,
@@ -105,8 +104,8 @@ def _resume(last: dict[str, Any] | None) -> tuple[Range, str, int]:
     signed = _body_or_none(last["note"])
     if tree is None or tree.root().hex() != last["root"] or signed is None or signed.root.hex() != last["root"] \
             or signed.size != last["size"]:
-        raise IntegrityError(f"checkpoint #{last['id']}: its stored frontier, root and signed note disagree "
-                             "(the checkpoints table was edited) — run duban audit verify --pubkey office.pub")
+        raise IntegrityError(f"检查点 #{last['id']}：存储的边界哈希、根哈希与签名内容不一致（检查点表被改过）"
+                             "——请运行 duban audit verify --pubkey office.pub")
     return tree, last["head_hash"] or GENESIS, last["size"]
 
 
@@ -122,7 +121,7 @@ def _body_or_none(note: str) -> Checkpoint | None:
 class Given:
     """One checkpoint to hold the log to: where it came from, and what it signs."""
 
-    where: str  # "checkpoint #3" or "FILE, checkpoint 2"
+    where: str  # "检查点 #3" or "FILE 第 2 个检查点"
     note: str
     stored: dict[str, Any] | None = None  # its row, for a stored one
     body: Checkpoint | None = None
@@ -160,18 +159,18 @@ def gather(app: App, public: PublicKey | None, files: list[str]) -> list[Given]:
     given: list[Given] = []
     with app.db.read() as conn:
         for row in checkpoints.every(conn):
-            given.append(Given(f"checkpoint #{row['id']}", row["note"], stored=row))
+            given.append(Given(f"检查点 #{row['id']}", row["note"], stored=row))
     for path in files:
         p = Path(path)
         if not p.is_file():
-            raise NotFoundError(f"--checkpoint {path}: no such file")
+            raise NotFoundError(f"--checkpoint {path}：文件不存在")
         try:
             notes = split_file(p.read_text(encoding="utf-8"))
         except UnicodeDecodeError:
-            raise IntegrityError(f"--checkpoint {path}: not UTF-8 text (a checkpoint file is plain text)") from None
+            raise IntegrityError(f"--checkpoint {path}：不是 UTF-8 文本（检查点文件是纯文本）") from None
         if not notes:
-            raise UsageError(f"--checkpoint {path}: holds no checkpoint")
-        given.extend(Given(f"{path}, checkpoint {i}", note) for i, note in enumerate(notes, 1))
+            raise UsageError(f"--checkpoint {path}：其中没有检查点")
+        given.extend(Given(f"{path} 第 {i} 个检查点", note) for i, note in enumerate(notes, 1))
     for g in given:
         _open(g, public)
     return given
@@ -188,8 +187,8 @@ def _open(g: Given, public: PublicKey | None) -> None:
         return
     row = g.stored
     if row is not None and (row["size"] != g.body.size or row["root"] != g.body.root.hex()):
-        g.problem = (f"its stored size and root ({row['size']}, {row['root'][:16]}…) are not what its note signs "
-                     f"({g.body.size}, {g.body.root.hex()[:16]}…): the checkpoints table was edited")
+        g.problem = (f"存储的大小和根哈希（{row['size']}，{row['root'][:16]}…）与其签名内容"
+                     f"（{g.body.size}，{g.body.root.hex()[:16]}…）不符：检查点表被改过")
 
 
 def check(app: App, public: PublicKey | None, files: list[str], jobs: int | None = None) -> Checked:
@@ -209,14 +208,13 @@ def check(app: App, public: PublicKey | None, files: list[str], jobs: int | None
         size, signed = g.body.size, base64.b64encode(g.body.root).decode()
         root = found.roots.get(size)
         if size > found.count:
-            g.problem = (f"it signs {size} events but the log holds only {found.count}: "
-                         f"events {found.count + 1}–{size} were removed")
+            g.problem = (f"签署了 {size} 条事件，但日志只有 {found.count} 条："
+                         f"事件 {found.count + 1}–{size} 被删除")
         elif root is None:
-            g.problem = "the log's Merkle root at its size could not be computed (a stored event hash is not hex)"
+            g.problem = "无法计算日志在该大小处的默克尔根（有事件哈希不是十六进制）"
         elif root != g.body.root:
-            g.problem = (f"the log's first {size} events have Merkle root {base64.b64encode(root).decode()}, "
-                         f"it signs {signed}: events at or below {size} were edited, inserted, removed or reordered "
-                         "and the chain recomputed")
+            g.problem = (f"日志前 {size} 条事件的默克尔根为 {base64.b64encode(root).decode()}，检查点签署的是 "
+                         f"{signed}：第 {size} 条及以前的事件被改动、插入、删除或调换，哈希链被重算")
     return checked
 
 

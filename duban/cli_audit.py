@@ -81,7 +81,7 @@ def run_verify(pubkey: str | None, checkpoint_files: tuple[str, ...], bundle: st
     public = load_public_key(pubkey) if pubkey else None
     if bundle is not None:
         if public is None:
-            raise UsageError("--bundle needs --pubkey office.pub (the key the bundle's checkpoint must be signed with)")
+            raise UsageError("--bundle 需要 --pubkey office.pub（证明包的检查点须由该密钥签署）")
         from duban.proofs import verify_bundle
 
         held = verify_bundle(bundle, public)
@@ -90,13 +90,13 @@ def run_verify(pubkey: str | None, checkpoint_files: tuple[str, ...], bundle: st
             f"（{held['tree_size']} 条，{held['signed_at']} 签署）之内，签名有效（指纹 {held['fingerprint']}）"))
         return
     if checkpoint_files and public is None:
-        raise UsageError("--checkpoint needs --pubkey office.pub (a checkpoint is trusted only with its signature)")
+        raise UsageError("--checkpoint 需要 --pubkey office.pub（检查点只凭其签名可信）")
     from duban.checkpointing import check
 
     app = settings().app
     checked = check(app, public, list(checkpoint_files), jobs)
     result: dict[str, Any] = checked.to_json()
-    problems = [f"{g.where}: {g.problem}" for g in checked.findings]
+    problems = [f"{g.where}：{g.problem}" for g in checked.findings]
     if state and checked.broken is None and not problems:
         from duban.state_check import check_state
 
@@ -114,18 +114,18 @@ def run_verify(pubkey: str | None, checkpoint_files: tuple[str, ...], bundle: st
         emit_json(result)
     if checked.broken is not None:
         raise IntegrityError(f"{checked.broken} ({checked.count} events before it verify)")
-    raise IntegrityError("; ".join(problems[:5]) + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""))
+    raise IntegrityError("；".join(problems[:5]) + (f"（另有 {len(problems) - 5} 处）" if len(problems) > 5 else ""))
 
 
 def _ok_text(checked: Any, signed: bool, state: dict[str, Any] | None) -> str:
     lines = [f"ok: {checked.count} events, chain head {checked.head}"]
     if checked.root:
-        lines.append(f"Merkle root {checked.root}")
+        lines.append(f"默克尔根 {checked.root}")
     if checked.checkpoints:
-        how = "signatures and roots" if signed else "roots (signatures not checked: give --pubkey office.pub)"
-        lines.append(f"{len(checked.checkpoints)} checkpoint(s) hold: {how}")
+        how = "签名与根哈希" if signed else "根哈希（未核验签名：请加 --pubkey office.pub）"
+        lines.append(f"{len(checked.checkpoints)} 个检查点均成立：{how}")
     if state is not None:
-        lines.append(f"state: {state['cases']} case(s) replayed, {state['users']} user(s) checked, all match")
+        lines.append(f"状态表：重放 {state['cases']} 个案件、核对 {state['users']} 个用户，全部一致")
     return "\n".join(lines)
 
 
@@ -139,12 +139,12 @@ def signed_export(file: str, pubkey: str | None, checkpoint_files: tuple[str, ..
     from duban.manifest import verify_signed
 
     if pubkey is None:
-        raise UsageError("--checkpoint needs --pubkey office.pub (a checkpoint is trusted only with its signature)")
+        raise UsageError("--checkpoint 需要 --pubkey office.pub（检查点只凭其签名可信）")
     public = load_public_key(pubkey)
     notes: list[tuple[str, str]] = []
     for path in checkpoint_files:
         if not Path(path).is_file():
-            raise NotFoundError(f"--checkpoint {path}: no such file")
-        notes.extend((f"{path}, checkpoint {i}", n)
+            raise NotFoundError(f"--checkpoint {path}：文件不存在")
+        notes.extend((f"{path} 第 {i} 个检查点", n)
                      for i, n in enumerate(split_file(Path(path).read_text(encoding="utf-8")), 1))
     return verify_signed(file, public, notes)

@@ -68,7 +68,7 @@ def run_verify_file(file: str, as_json: bool, pubkey: str | None = None, checkpo
 
             signed = signed_export(file, pubkey, checkpoint_files)
             result.update(signed)
-            text += "\n" + "\n".join(f"{c['checkpoint']}: signed root of {c['size']} events holds"
+            text += "\n" + "\n".join(f"{c['checkpoint']}：{c['size']} 条事件的签名根哈希成立"
                                      for c in signed["signed_checkpoints"])
         out(result, as_json, lambda: text)
         return

@@ -84,14 +84,13 @@ def generate(out: str | Path, name: str = DEFAULT_NAME) -> tuple[Path, Path, Sig
     try:
         check_key_name(name)
     except NoteError as exc:
-        raise UsageError(f"--name: {exc}") from None
+        raise UsageError(f"--name：{exc}") from None
     key_file, public_file = Path(out), pub_path(out)
     for p in (key_file, public_file):
         if p.exists() or p.is_symlink():
-            raise UsageError(f"{p} already exists: a key is never overwritten (move it away first, "
-                             "or keep using it — checkpoints signed with it stay checkable only with its .pub)")
+            raise UsageError(f"{p} 已存在：密钥从不覆盖（先移走它，或继续使用它——用它签署的检查点只能用它的 .pub 核验）")
     if not key_file.resolve().parent.is_dir():
-        raise UsageError(f"--out {out}: folder {key_file.resolve().parent} does not exist")
+        raise UsageError(f"--out {out}：文件夹 {key_file.resolve().parent} 不存在")
     private = Ed25519PrivateKey.generate()
     seed = private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
     key = SigningKey(name, seed)
@@ -111,11 +110,10 @@ def load_signing_key(path: str | Path, option: str = "--key") -> SigningKey:
     """The private key; UsageError (exit 2) if missing, readable by others, or not a key."""
     p = Path(path)
     if not p.is_file():
-        raise UsageError(f"{option} {path}: no such key file (make one with: duban audit keygen --out {path})")
+        raise UsageError(f"{option} {path}：没有这个密钥文件（生成：duban audit keygen --out {path}）")
     mode = stat.S_IMODE(p.stat().st_mode)
     if mode & 0o077:
-        raise UsageError(f"{option} {path}: the key file may be read by others (mode {mode:04o}); "
-                         f"allow only its owner: chmod 600 {path}")
+        raise UsageError(f"{option} {path}：密钥文件可被他人读取（权限 {mode:04o}）；只允许本人读取：chmod 600 {path}")
     text = p.read_bytes().decode("utf-8", errors="replace").strip()
     parts = text.removeprefix(PRIVATE).split("+", 2)  # the base64 key may itself hold "+"
     try:
@@ -123,19 +121,19 @@ def load_signing_key(path: str | Path, option: str = "--key") -> SigningKey:
     except (binascii.Error, ValueError):
         raw = b""
     if not text.startswith(PRIVATE) or len(raw) != 33 or raw[:1] != ED25519:
-        raise UsageError(f"{option} {path}: not a duban checkpoint key (PRIVATE+KEY+name+id+key, as audit keygen writes)")
+        raise UsageError(f"{option} {path}：不是 duban 检查点密钥（PRIVATE+KEY+名称+编号+密钥，即 audit keygen 写出的格式）")
     key = SigningKey(parts[0], raw[1:])
     if key.public_key.key_id != parts[1].lower():
-        raise UsageError(f"{option} {path}: the key's ID does not match its name and key (the file was edited)")
+        raise UsageError(f"{option} {path}：密钥编号与其名称和密钥不符（文件被改过）")
     return key
 
 
 def load_public_key(path: str | Path, option: str = "--pubkey") -> PublicKey:
     p = Path(path)
     if not p.is_file():
-        raise NotFoundError(f"{option} {path}: no such file (the office's public key, office.pub)")
+        raise NotFoundError(f"{option} {path}：文件不存在（应为办公室的公钥 office.pub）")
     try:
         name, public = parse_verifier_key(p.read_text(encoding="utf-8"))
     except (NoteError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{option} {path}: {exc}") from None
+        raise UsageError(f"{option} {path}：{exc}") from None
     return PublicKey(name, public)

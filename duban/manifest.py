@@ -314,21 +314,19 @@ def verify_signed(export: str | Path, public: Any, notes: list[tuple[str, str]])
 
     manifest = read_manifest(export)
     if manifest.format != "jsonl" or not manifest.whole_chain:
-        raise UsageError("--pubkey checks an unfiltered JSONL export (only it holds every event from the first, "
-                         "which the Merkle root needs); this one is "
-                         + ("filtered" if manifest.format == "jsonl" else manifest.format))
+        raise UsageError("--pubkey 只核验未筛选的 JSONL 导出（只有它包含从第一条起的全部事件，默克尔根需要它们）；此导出"
+                         + ("经过筛选" if manifest.format == "jsonl" else f"为 {manifest.format}"))
     given = list(notes)
     if manifest.checkpoint is not None:
-        given.insert(0, (f"manifest {manifest_path(export)}", manifest.checkpoint["note"]))
+        given.insert(0, (f"清单 {manifest_path(export)} 所附检查点", manifest.checkpoint["note"]))
     if not given:
-        raise IntegrityError(f"{export}: its manifest carries no signed checkpoint and none was given "
-                             "(--checkpoint FILE): nothing signed to hold it to")
+        raise IntegrityError(f"{export}：其清单未附签名检查点，也未给出 --checkpoint FILE：没有可核对的签名")
     signed = []
     for where, note in given:
         try:
             signed.append((where, open_note(note, public.name, public.public, public.verify)))
         except NoteError as exc:
-            raise IntegrityError(f"{where}: {exc}") from None
+            raise IntegrityError(f"{where}：{exc}") from None
     sizes = {cp.size for _, cp in signed}
     roots: dict[int, bytes] = {0: Range(0).root()} if 0 in sizes else {}
     tree, pending = Range(0), []
@@ -344,9 +342,7 @@ def verify_signed(export: str | Path, public: Any, notes: list[tuple[str, str]])
     roots.setdefault(tree.end, tree.root())
     for where, cp in signed:
         if cp.size > tree.end:
-            raise IntegrityError(f"{where}: it signs {cp.size} events but {export} holds only {tree.end} "
-                                 "(events removed from the export and its manifest)")
+            raise IntegrityError(f"{where}：签署了 {cp.size} 条事件，但 {export} 只有 {tree.end} 条（导出与清单中的事件被删除）")
         if roots.get(cp.size) != cp.root:
-            raise IntegrityError(f"{where}: the export's first {cp.size} events do not have its signed Merkle root "
-                                 "(the export and its manifest were rewritten together)")
+            raise IntegrityError(f"{where}：导出的前 {cp.size} 条事件与其签名的默克尔根不符（导出与清单被一并改写）")
     return {"signed_checkpoints": [{"checkpoint": where, "size": cp.size, "root": cp.root.hex()} for where, cp in signed]}

@@ -37,10 +37,10 @@ def prove(app: App, case_id: int) -> dict[str, Any]:
     with app.db.read() as conn:
         latest = checkpoints.latest(conn)
         if latest is None:
-            raise NotFoundError("no signed checkpoint yet: sign one first (duban audit checkpoint --key office.key)")
+            raise NotFoundError("尚未签署检查点：先签署一个（duban audit checkpoint --key office.key）")
         events = [e for e in audit_log.iterate(conn, case_id=case_id)]
         if not events:
-            raise NotFoundError(f"--case {case_id}: no such case (no audit event names it)")
+            raise NotFoundError(f"--case {case_id}：没有这个案件（没有审计事件属于它）")
         size = latest["size"]
         covered = [e for e in events if e["seq"] <= size]
         collect = Collector.for_proofs([e["seq"] - 1 for e in covered], size)
@@ -49,10 +49,10 @@ def prove(app: App, case_id: int) -> dict[str, Any]:
             try:
                 tree.extend(event_leaves([digest for _, _, digest in rows]), collect)
             except ValueError:
-                raise IntegrityError("a stored event hash is not hex: run duban audit verify --pubkey") from None
+                raise IntegrityError("有事件哈希不是十六进制：请运行 duban audit verify --pubkey office.pub") from None
     if tree.end != size or tree.root().hex() != latest["root"]:
-        raise IntegrityError(f"the log no longer matches checkpoint #{latest['id']} (size {size}): no proof can be "
-                             "made — run duban audit verify --pubkey office.pub to see what changed")
+        raise IntegrityError(f"日志已与检查点 #{latest['id']}（{size} 条）不符，无法生成证明——"
+                             "请运行 duban audit verify --pubkey office.pub 查明改动")
     out = []
     for e in covered:
         record = {k: format_instant(e[k]) if k == "at" else e[k] for k in HASHED_FIELDS}
@@ -77,26 +77,26 @@ def verify_bundle(path: str | Path, public: PublicKey) -> dict[str, Any]:
     """Check a bundle offline; IntegrityError (exit 6) naming what does not hold."""
     p = Path(path)
     if not p.is_file():
-        raise NotFoundError(f"--bundle {path}: no such file")
+        raise NotFoundError(f"--bundle {path}：文件不存在")
     try:
         bundle = json.loads(p.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise IntegrityError(f"--bundle {path}: not a JSON proof bundle ({exc})") from None
+        raise IntegrityError(f"--bundle {path}：不是 JSON 证明包（{exc}）") from None
     if not isinstance(bundle, dict) or bundle.get("bundle") != KIND or not isinstance(bundle.get("events"), list) \
             or not isinstance(bundle.get("checkpoint"), str):
-        raise IntegrityError(f"--bundle {path}: not a duban proof bundle (written by duban audit prove)")
+        raise IntegrityError(f"--bundle {path}：不是 duban 证明包（应由 duban audit prove 写出）")
     if bundle.get("version") != VERSION:
-        raise UsageError(f"--bundle {path}: version {bundle.get('version')} is not supported (expected {VERSION})")
+        raise UsageError(f"--bundle {path}：版本 {bundle.get('version')} 不受支持（应为 {VERSION}）")
     try:
         cp = open_note(bundle["checkpoint"], public.name, public.public, public.verify)
     except NoteError as exc:
-        raise IntegrityError(f"--bundle {path}: its checkpoint: {exc}") from None
+        raise IntegrityError(f"--bundle {path}：其检查点{exc}") from None
     case_id = bundle.get("case_id")
     for n, e in enumerate(bundle["events"], 1):
-        where = f"--bundle {path}: event {n}" + (f" (audit event {e.get('seq')})" if isinstance(e, dict) else "")
+        where = f"--bundle {path}：第 {n} 条事件" + (f"（审计事件 {e.get('seq')}）" if isinstance(e, dict) else "")
         problem = _event_problem(e, case_id, cp.size, cp.root)
         if problem is not None:
-            raise IntegrityError(f"{where}: {problem}")
+            raise IntegrityError(f"{where}{problem}")
     return {"ok": True, "bundle": str(path), "case_id": case_id, "events": len(bundle["events"]),
             "tree_size": cp.size, "root": cp.root.hex(), "origin": cp.origin, "signed_at": cp.time,
             "fingerprint": public.fingerprint}
@@ -104,19 +104,18 @@ def verify_bundle(path: str | Path, public: PublicKey) -> dict[str, Any]:
 
 def _event_problem(e: Any, case_id: Any, size: int, root: bytes) -> str | None:
     if not isinstance(e, dict) or any(k not in e for k in (*HASHED_FIELDS, "hash", "proof")):
-        return "lacks fields (every hashed field, its hash and its proof are needed)"
+        return "缺少字段（须有每个参与哈希的字段、其哈希和证明）"
     if not isinstance(e["seq"], int) or isinstance(e["seq"], bool) or not isinstance(e["hash"], str):
-        return "its sequence number or hash is not of the right kind"
+        return "序号或哈希的类型不对"
     if e["case_id"] != case_id:
-        return f"belongs to case {e['case_id']}, the bundle is of case {case_id}"
+        return f"属于案件 {e['case_id']}，而证明包是案件 {case_id} 的"
     try:
         if event_hash(e) != e["hash"]:
-            return "its content does not match its hash (the event was edited)"
+            return "内容与其哈希不符（事件被改过）"
         leaf = leaf_hash(bytes.fromhex(e["hash"]))
         proof = [bytes.fromhex(h) for h in e["proof"]]
     except (TypeError, ValueError):
-        return "its hash or proof is not hex"
+        return "哈希或证明不是十六进制"
     if not verify_inclusion(e["seq"] - 1, size, leaf, proof, root):
-        return (f"its inclusion proof does not lead to the signed root of {size} events "
-                "(the proof, the event's place or the checkpoint was changed)")
+        return f"其包含证明不能导出 {size} 条事件的签名根哈希（证明、事件位置或检查点被改过）"
     return None

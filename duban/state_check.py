@@ -97,34 +97,33 @@ def _check_case(app: App, conn: Connection, case_id: int) -> list[str]:
     assert stored is not None
     events = list(audit_log.iterate(conn, case_id=case_id))
     if not events:
-        return [f"case {case_id}: the cases table has it but no audit event names it (the row was added)"]
+        return [f"案件 {case_id}：案件表中有它，但没有审计事件属于它（该行是添加的）"]
     rebuilt = _Rebuilt()
     try:
         replayed = replay(app.engine(conn), app.workflow_of(conn, stored), events, rebuilt)
     except Exception as exc:  # an event the definition cannot replay: the log and the rows disagree
-        return [f"case {case_id}: its audit events cannot be replayed under its pinned definition ({exc})"]
-    problems = [f"case {case_id}: {d}" for d in differences(stored, replayed)]
+        return [f"案件 {case_id}：其审计事件无法按锁定的流程版本重放（{exc}）"]
+    problems = [f"案件 {case_id}：案件表与事件重放的结果不符 — {d}" for d in differences(stored, replayed)]
     rows = list(conn.execute(select(TIMERS.c.id, TIMERS.c.deadline, TIMERS.c.rung, TIMERS.c.due_at, TIMERS.c.status)
                              .where(TIMERS.c.case_id == case_id)))
     live = Counter((r.deadline, r.rung, r.due_at) for r in rows if r.status in LIVE)
     expected = rebuilt.live()
     for (deadline, rung, due), n in (expected - live).items():
         gone = [r.id for r in rows if (r.deadline, r.rung, r.due_at) == (deadline, rung, due)]
-        how = f"timer row {', '.join(map(str, gone))} is not pending" if gone else "its row is missing"
-        problems.append(f"case {case_id}: timer {deadline}#{rung} due {due.isoformat()} should be pending by its "
-                        f"events, but {how} (cancelled or deleted in the database){'' if n == 1 else f' ×{n}'}")
+        how = f"计时器行 {', '.join(map(str, gone))} 不是待触发状态" if gone else "其行已不存在"
+        problems.append(f"案件 {case_id}：计时器 {deadline}#{rung}（到期 {due.isoformat()}）按其事件应为待触发，"
+                        f"但{how}（在数据库中被取消或删除）{'' if n == 1 else f' ×{n}'}")
     for (deadline, rung, due), _ in (live - expected).items():
         extra = [r.id for r in rows if (r.deadline, r.rung, r.due_at) == (deadline, rung, due) and r.status in LIVE]
-        problems.append(f"case {case_id}: timer row {', '.join(map(str, extra))} ({deadline}#{rung} due {due.isoformat()}) "
-                        "is pending but no event armed it (added or re-opened in the database)")
+        problems.append(f"案件 {case_id}：计时器行 {', '.join(map(str, extra))}（{deadline}#{rung}，到期 {due.isoformat()}）"
+                        "为待触发，但没有事件设置它（在数据库中添加或重开）")
     notices = Counter((r.kind, r.recipient, r.level, r.title) for r in conn.execute(
         select(NOTICES.c.kind, NOTICES.c.recipient, NOTICES.c.level, NOTICES.c.title).where(NOTICES.c.case_id == case_id)))
     for (kind, recipient, _, title), n in (rebuilt.notices - notices).items():
-        problems.append(f"case {case_id}: notice {kind} to {recipient} ({title}) was sent by its events but is "
-                        f"not in the notices table (deleted or altered){'' if n == 1 else f' ×{n}'}")
+        problems.append(f"案件 {case_id}：通知“{kind}”致 {recipient}（{title}）由其事件发出，但通知表中没有"
+                        f"（被删除或改动）{'' if n == 1 else f' ×{n}'}")
     for (kind, recipient, _, title), _ in (notices - rebuilt.notices).items():
-        problems.append(f"case {case_id}: notice {kind} to {recipient} ({title}) is in the notices table "
-                        "but no event sent it (added or altered)")
+        problems.append(f"案件 {case_id}：通知“{kind}”致 {recipient}（{title}）在通知表中，但没有事件发出它（添加或改动）")
     return problems
 
 
@@ -147,10 +146,10 @@ def _check_users(conn: Connection) -> tuple[int, list[str]]:
     for name, who in added.items():
         row = users.get(name)
         if row is None:
-            problems.append(f"user {name}: added by audit event {who['seq']} but missing from the users table (deleted)")
+            problems.append(f"用户 {name}：由审计事件 {who['seq']} 添加，但用户表中没有（被删除）")
         elif (row["role"], row["unit"]) != (who["role"], who["unit"]):
-            problems.append(f"user {name}: the users table says role {row['role']}, unit {row['unit'] or '-'}; audit "
-                            f"event {who['seq']} added it as {who['role']}, unit {who['unit'] or '-'} (the row was edited)")
+            problems.append(f"用户 {name}：用户表中为角色 {row['role']}、单位 {row['unit'] or '-'}；审计事件 {who['seq']} "
+                            f"添加时为角色 {who['role']}、单位 {who['unit'] or '-'}（该行被改过）")
     acted = select(AUDIT.c.actor, AUDIT.c.role, AUDIT.c.seq).where(AUDIT.c.role.not_in(("system", "operator")))
     seen: set[tuple[str, str]] = set()
     for actor, role, seq in conn.execute(acted.order_by(AUDIT.c.seq)):
@@ -159,8 +158,7 @@ def _check_users(conn: Connection) -> tuple[int, list[str]]:
         seen.add((actor, role))
         row = users.get(actor)
         if row is None:
-            problems.append(f"user {actor}: acted in audit event {seq} as {role} but is not in the users table (deleted)")
+            problems.append(f"用户 {actor}：在审计事件 {seq} 中以角色 {role} 操作，但用户表中没有（被删除）")
         elif row["role"] != role:
-            problems.append(f"user {actor}: the users table says role {row['role']}, audit event {seq} shows it acting "
-                            f"as {role} (the row was edited)")
+            problems.append(f"用户 {actor}：用户表中为角色 {row['role']}，审计事件 {seq} 中以角色 {role} 操作（该行被改过）")
     return len(users), problems

@@ -42,21 +42,21 @@ class Checkpoint:
 def parse_body(text: str) -> Checkpoint:
     lines = text.split("\n")
     if len(lines) < 4 or lines[-1] != "":
-        raise NoteError("a checkpoint is an origin line, a size line, a root line and a time line, each ending in a newline")
+        raise NoteError("检查点应为来源行、大小行、根哈希行和时间行，每行以换行结尾")
     origin, size, root = lines[0], lines[1], lines[2]
     if not origin:
-        raise NoteError("the checkpoint's origin line is empty")
+        raise NoteError("检查点的来源行为空")
     if not size.isascii() or not size.isdigit() or (size != "0" and size.startswith("0")):
-        raise NoteError(f"the checkpoint's size line {size!r} is not a whole number")
+        raise NoteError(f"检查点的大小行 {size!r} 不是整数")
     try:
         root_bytes = base64.b64decode(root, validate=True)
     except (binascii.Error, ValueError):
         root_bytes = b""
     if len(root_bytes) != 32:
-        raise NoteError(f"the checkpoint's root line {root!r} is not 32 bytes in base64")
+        raise NoteError(f"检查点的根哈希行 {root!r} 不是 base64 编码的 32 字节")
     times = [line[len(TIME):] for line in lines[3:-1] if line.startswith(TIME)]
     if len(times) != 1 or any(not line for line in lines[3:-1]):
-        raise NoteError("the checkpoint must carry exactly one 'time …' line after its root")
+        raise NoteError("检查点须在根哈希行之后恰有一行 'time …'")
     return Checkpoint(origin, int(size), root_bytes, times[0])
 
 
@@ -68,7 +68,7 @@ def check_key_name(name: str) -> str:
     """A key name as the note format allows: not empty, no spaces, no '+' (it separates the
     parts of a key string), no control characters."""
     if not name or any(c.isspace() or c == "+" or ord(c) < 0x20 for c in name):
-        raise NoteError(f"key name {name!r}: use a name without spaces or '+', e.g. duban.example/audit")
+        raise NoteError(f"密钥名称 {name!r}：不能含空格或 '+'，例如 duban.example/audit")
     return name
 
 
@@ -86,10 +86,10 @@ def parse_verifier_key(text: str) -> tuple[str, bytes]:
     except (binascii.Error, ValueError):
         raw = b""
     if not (sep1 and sep2 and name) or len(raw) != 33 or raw[:1] != ED25519:
-        raise NoteError("not an Ed25519 public key line (name+keyid+base64 key, as `duban audit keygen` writes it)")
+        raise NoteError("不是 Ed25519 公钥行（名称+编号+base64 公钥，即 duban audit keygen 写出的格式）")
     public = raw[1:]
     if key_id(name, public).hex() != hexid.lower():
-        raise NoteError("the public key line's key ID does not match its name and key (the line was edited)")
+        raise NoteError("公钥行的密钥编号与其名称和公钥不符（该行被改过）")
     return name, public
 
 
@@ -102,10 +102,10 @@ def sign(body: str, name: str, public: bytes, signer: Callable[[bytes], bytes]) 
 def split_note(note: str) -> tuple[str, list[tuple[str, bytes, bytes]]]:
     """(text, [(key name, key ID, signature)]) of one signed note."""
     if any(ord(c) < 0x20 and c != "\n" for c in note):
-        raise NoteError("a signed note holds no control characters but newlines")
+        raise NoteError("签名文本中除换行外不能有控制字符")
     text, sep, signatures = note.rpartition("\n\n")
     if not sep or not signatures.endswith("\n"):
-        raise NoteError("no signature: a signed note is its text, a blank line, then '— name signature' lines")
+        raise NoteError("没有签名：签名文本应为正文、一个空行，再接 '— 名称 签名' 行")
     found = []
     for line in signatures[:-1].split("\n"):
         name, _, encoded = line.removeprefix(DASH).partition(" ")
@@ -114,7 +114,7 @@ def split_note(note: str) -> tuple[str, list[tuple[str, bytes, bytes]]]:
         except (binascii.Error, ValueError):
             raw = b""
         if not line.startswith(DASH) or not name or len(raw) < 5:
-            raise NoteError(f"the signature line {line!r} is not '— name base64(key ID ‖ signature)'")
+            raise NoteError(f"签名行 {line!r} 不是 '— 名称 base64(密钥编号 ‖ 签名)'")
         found.append((name, raw[:4], raw[4:]))
     return text + "\n", found
 
@@ -125,9 +125,9 @@ def open_note(note: str, name: str, public: bytes, verify: Callable[[bytes, byte
     ours = [sig for n, kid, sig in signatures if n == name and kid == key_id(name, public)]
     if not ours:
         who = ", ".join(f"{n} ({kid.hex()})" for n, kid, _ in signatures)
-        raise NoteError(f"it is not signed by the key {name} ({key_id(name, public).hex()}) but by {who}")
+        raise NoteError(f"不是由密钥 {name}（{key_id(name, public).hex()}）签署，而是由 {who} 签署")
     if not all(verify(sig, text.encode()) for sig in ours):
-        raise NoteError("its signature does not verify with the public key (the text or the signature was changed)")
+        raise NoteError("签名与公钥不符（正文或签名被改过）")
     return parse_body(text)
 
 

@@ -116,8 +116,8 @@ class TestAnHonestLog:
     def test_every_check_passes(self, office: Office) -> None:
         run = office.verify("--checkpoint", str(office.mailed), "--state")
         assert run.code == 0, run.stderr
-        assert "2 checkpoint(s) hold: signatures and roots" in run.stdout
-        assert "state: 3 case(s) replayed" in run.stdout
+        assert "2 个检查点均成立：签名与根哈希" in run.stdout
+        assert "重放 3 个案件" in run.stdout
 
     def test_the_checkpoint_file_is_a_c2sp_signed_note(self, office: Office) -> None:
         lines = office.mailed.read_text(encoding="utf-8").split("\n")
@@ -136,7 +136,7 @@ class TestAnHonestLog:
         run = office.d.ok("--json", "audit", "keygen", "--out", str(office.folder / "second.key"))
         assert len(run.json["fingerprint"].replace(" ", "")) == 64
         again = office.d("audit", "keygen", "--out", str(office.folder / "second.key"))
-        assert again.code == 2 and "already exists" in again.stderr
+        assert again.code == 2 and "已存在" in again.stderr
 
     def test_a_checkpoint_reads_only_the_events_since_the_last(self, office: Office) -> None:
         office.d.ok("case", "fire", "3", "submit_plan", now="2026-04-02T10:00", actor="czj")
@@ -172,31 +172,31 @@ class TestTheLogRewritten:
             assert verify_with_tree(db, 1, None).broken is None
         finally:
             db.dispose()
-        fails(office.verify(), "checkpoint #1", "Merkle root", "edited")
+        fails(office.verify(), "检查点 #1", "默克尔根", "改动")
         # without the key, the stored checkpoint's root still disagrees (an operator could rewrite that row too)
-        fails(office.d("audit", "verify"), "checkpoint #1", "Merkle root")
+        fails(office.d("audit", "verify"), "检查点 #1", "默克尔根")
 
     def test_the_last_events_dropped(self, office: Office) -> None:
         events = office.events()
         office.rewrite(events[:-3])
-        fails(office.verify(), "checkpoint #1", f"it signs {len(events)} events but the log holds only {len(events) - 3}")
+        fails(office.verify(), "检查点 #1", f"签署了 {len(events)} 条事件，但日志只有 {len(events) - 3} 条")
 
     def test_every_event_dropped(self, office: Office) -> None:
         n = len(office.events())
         office.rewrite([])
-        fails(office.verify(), f"it signs {n} events but the log holds only 0")
+        fails(office.verify(), f"签署了 {n} 条事件，但日志只有 0 条")
 
     def test_an_event_inserted_below_the_checkpoint(self, office: Office) -> None:
         events = office.events()
         forged = {**events[3], "note": "补记：单位已于当日签收"}
         office.rewrite([*events[:4], forged, *events[4:-1]])  # the same number of events
-        fails(office.verify(), "checkpoint #1", "Merkle root")
+        fails(office.verify(), "检查点 #1", "默克尔根")
 
     def test_two_events_swapped(self, office: Office) -> None:
         events = office.events()
         events[2], events[3] = events[3], events[2]
         office.rewrite(events)
-        fails(office.verify(), "checkpoint #1", "Merkle root")
+        fails(office.verify(), "检查点 #1", "默克尔根")
 
     def test_the_checkpoints_table_wiped_too_the_mailed_file_still_convicts(self, office: Office) -> None:
         events = office.events()
@@ -204,7 +204,7 @@ class TestTheLogRewritten:
         office.rewrite(events)
         office.sql(delete(CHECKPOINTS))
         assert office.verify().code == 0  # nothing stored is left to compare with …
-        fails(office.verify("--checkpoint", str(office.mailed)), f"{office.mailed}, checkpoint 1", "Merkle root")
+        fails(office.verify("--checkpoint", str(office.mailed)), f"{office.mailed} 第 1 个检查点", "默克尔根")
 
     def test_a_new_checkpoint_over_a_rewritten_log_is_refused(self, office: Office) -> None:
         events = office.events()
@@ -213,7 +213,7 @@ class TestTheLogRewritten:
         office.d.ok("case", "fire", "3", "submit_plan", now="2026-04-02T10:00", actor="czj")
         before = row_counts(office.url)
         run = office.d("audit", "checkpoint", "--key", str(office.key), now="2026-04-02T11:00")
-        fails(run, "does not follow the head of checkpoint #1")
+        fails(run, "未接在检查点 #1")
         assert row_counts(office.url) == before
 
 
@@ -222,24 +222,24 @@ class TestForgedCheckpoints:
         body = office.mailed.read_text(encoding="utf-8").split("\n")
         body[1] = str(int(body[1]) - 2)  # claim a shorter log
         office.mailed.write_text("\n".join(body), encoding="utf-8")
-        fails(office.verify("--checkpoint", str(office.mailed)), "checkpoint 1", "signature does not verify")
+        fails(office.verify("--checkpoint", str(office.mailed)), "第 1 个检查点", "签名与公钥不符")
 
     def test_a_forged_signature(self, office: Office) -> None:
         text_ = office.mailed.read_text(encoding="utf-8")
         head, _, sig = text_.rpartition(" ")
         office.mailed.write_text(head + " " + ("A" if sig[0] != "A" else "B") + sig[1:], encoding="utf-8")
-        fails(office.verify("--checkpoint", str(office.mailed)), "checkpoint 1")
+        fails(office.verify("--checkpoint", str(office.mailed)), "第 1 个检查点")
 
     def test_a_forged_stored_row(self, office: Office) -> None:
         office.sql(update(CHECKPOINTS).values(size=3))
-        fails(office.verify(), "checkpoint #1", "the checkpoints table was edited")
+        fails(office.verify(), "检查点 #1", "检查点表被改过")
 
     def test_a_checkpoint_signed_by_another_key(self, office: Office) -> None:
         other = office.folder / "other.key"
         office.d.ok("audit", "keygen", "--out", str(other))
         office.d.ok("audit", "checkpoint", "--key", str(other), "--out", str(office.folder / "other.txt"), now=NOW)
-        fails(office.verify(), "checkpoint #2", "not signed by the key")
-        fails(office.verify("--checkpoint", str(office.folder / "other.txt")), "other.txt, checkpoint 1")
+        fails(office.verify(), "检查点 #2", "不是由密钥")
+        fails(office.verify("--checkpoint", str(office.folder / "other.txt")), "other.txt 第 1 个检查点")
 
 
 class TestBundles:
@@ -271,7 +271,7 @@ class TestBundles:
             decision = next(e for e in raw["events"] if e["trigger"] == "hold_accountable")
             decision["data"]["measure"] = "诫勉谈话"
         self.edit(bundle, change)
-        fails(self.check(office, bundle), "content does not match its hash")
+        fails(self.check(office, bundle), "内容与其哈希不符")
 
     def test_one_event_edited_and_rehashed(self, office: Office, bundle: Path) -> None:
         def change(raw: dict[str, Any]) -> None:
@@ -279,27 +279,27 @@ class TestBundles:
             decision["data"]["measure"] = "诫勉谈话"
             decision["hash"] = event_hash(decision)
         self.edit(bundle, change)
-        fails(self.check(office, bundle), "inclusion proof does not lead to the signed root")
+        fails(self.check(office, bundle), "包含证明不能导出")
 
     def test_one_proof_node_changed(self, office: Office, bundle: Path) -> None:
         def change(raw: dict[str, Any]) -> None:
             node = raw["events"][0]["proof"][1]
             raw["events"][0]["proof"][1] = ("0" if node[0] != "0" else "1") + node[1:]
         self.edit(bundle, change)
-        fails(self.check(office, bundle), "event 1", "inclusion proof")
+        fails(self.check(office, bundle), "第 1 条事件", "包含证明")
 
     def test_the_checkpoint_swapped(self, office: Office, bundle: Path) -> None:
         office.d.ok("case", "fire", "3", "submit_plan", now="2026-04-02T10:00", actor="czj")
         newer = office.d.ok("--json", "audit", "checkpoint", "--key", str(office.key), now="2026-04-02T11:00").json
         self.edit(bundle, lambda raw: raw.update(checkpoint=newer["note"]))  # validly signed, another size
-        fails(self.check(office, bundle), "inclusion proof does not lead to the signed root")
+        fails(self.check(office, bundle), "包含证明不能导出")
 
     def test_a_checkpoint_signed_by_another_key(self, office: Office, bundle: Path) -> None:
         other = office.folder / "other.key"
         office.d.ok("audit", "keygen", "--out", str(other))
         forged = office.d.ok("--json", "audit", "checkpoint", "--key", str(other), now=NOW).json
         self.edit(bundle, lambda raw: raw.update(checkpoint=forged["note"]))
-        fails(self.check(office, bundle), "its checkpoint", "not signed by the key")
+        fails(self.check(office, bundle), "其检查点", "不是由密钥")
 
     def test_report_accountability_writes_the_bundle_beside_the_report(self, office: Office) -> None:
         out = office.folder / "问责专报.csv"
@@ -318,15 +318,15 @@ class TestBundles:
 class TestTheStateTables:
     def test_an_edited_case_state(self, office: Office) -> None:
         office.sql(update(CASES).where(CASES.c.id == 2).values(state="done"))
-        fails(office.verify("--state"), "case 2: state")
+        fails(office.verify("--state"), "案件 2：", "state:")
 
     def test_an_edited_user_role(self, office: Office) -> None:
         office.sql(update(USERS).where(USERS.c.name == "fgj").values(role="office", unit=None))
-        fails(office.verify("--state"), "user fgj")
+        fails(office.verify("--state"), "用户 fgj")
 
     def test_cancelled_timers(self, office: Office) -> None:
         office.sql(update(TIMERS).where(TIMERS.c.case_id == 3, TIMERS.c.status == "pending").values(status="cancelled"))
-        fails(office.verify("--state"), "case 3: timer", "should be pending")
+        fails(office.verify("--state"), "案件 3：计时器", "应为待触发")
 
     def test_deleted_notices(self, office: Office) -> None:
         with office.engine.begin() as conn:
@@ -334,7 +334,7 @@ class TestTheStateTables:
             if inspect(conn).has_table("deliveries"):  # a notice's deliveries point at it (SPEC §14)
                 conn.execute(text("DELETE FROM deliveries WHERE notice_id = :i"), {"i": victim.id})
             conn.execute(delete(NOTICES).where(NOTICES.c.id == victim.id))
-        fails(office.verify("--state"), "case 2: notice", "not in the notices table")
+        fails(office.verify("--state"), "案件 2：通知", "通知表中没有")
 
 
 class TestExports:
@@ -369,9 +369,9 @@ class TestExports:
         where.write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
         assert office.d("audit", "verify", "--file", str(path)).code == 0  # consistent with itself …
         fails(office.d("audit", "verify", "--file", str(path), "--pubkey", str(office.pub)),
-              "manifest", "do not have its signed Merkle root")
+              "清单", "签名的默克尔根不符")
         fails(office.d("audit", "verify", "--file", str(path), "--pubkey", str(office.pub),
-                       "--checkpoint", str(office.mailed)), "signed Merkle root")
+                       "--checkpoint", str(office.mailed)), "签名的默克尔根不符")
 
 
 class TestKeysAndTheScheduler:
@@ -385,7 +385,7 @@ class TestKeysAndTheScheduler:
     def test_a_missing_key(self, office: Office) -> None:
         before = row_counts(office.url)
         run = office.d("audit", "checkpoint", "--key", str(office.folder / "nope.key"))
-        assert run.code == 2 and "no such key file" in run.stderr and "audit keygen" in run.stderr
+        assert run.code == 2 and "没有这个密钥文件" in run.stderr and "audit keygen" in run.stderr
         run = office.d("scheduler", "run", "--once", "--key", str(office.folder / "nope.key"))
         assert run.code == 2
         assert row_counts(office.url) == before
