@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import distinct, select
+from sqlalchemy import select
 
 from duban.clock import parse_instant
 from duban.errors import UsageError
@@ -101,7 +101,7 @@ def todo(app: App, user: User) -> list[Line]:
 def done(app: App, user: User) -> list[Line]:
     """已办: the cases the user has fired a trigger on or opened (their own audit events)."""
     with app.db.read() as conn:
-        ids = set(conn.execute(select(distinct(AUDIT.c.case_id)).where(
+        ids = set(conn.execute(select(AUDIT.c.case_id).distinct().where(
             AUDIT.c.actor == user.name, AUDIT.c.case_id.is_not(None))).scalars())
     return lines(app, user, [c for c in app.list_cases() if c["id"] in ids and scope.sees(user, c)], todo=False)
 
