@@ -399,37 +399,13 @@ class App:
 
     # -- calendar ----------------------------------------------------------------------
     def import_calendar(self, path: str | Path) -> dict[str, Any]:
-        """Load a year's schedule, then recompute every approximate deadline it now covers."""
-        from duban.storage import calendar_store
-        from duban.storage.calendar_files import read_calendar_file
+        """Load a year's schedule (or local overrides) and recompute every approximate
+        deadline it now covers, in one transaction (`duban.calendar_import`)."""
+        from duban.calendar_import import import_calendar
 
-        imported = read_calendar_file(path)
-        now = self.clock.now()
-        with self.db.write() as conn:
-            calendar_store.store(conn, imported, now)
-        self._engine = None  # the calendar changed
-        moved = self._recompute_approximate(imported, now)
-        log.info("calendar.imported", years=list(imported.years), days=len(imported.days), recomputed=moved)
-        return {"years": list(imported.years), "source": imported.source, "days": len(imported.days),
-                "recomputed_cases": moved}
-
-    def _recompute_approximate(self, imported: Any, now: datetime) -> list[int]:
-        reason = f"working-day calendar {', '.join(map(str, imported.years))} imported ({imported.source})"
-        moved = []
-        with self.db.read() as conn:
-            timers = repo.approximate_pending(conn)
-            ids = sorted({c.id for c in repo.list_cases(conn, open_only=True) if c.id is not None
-                          and any(d.approximate and d.status != "done" for d in c.deadlines.values())} | set(timers))
-        for case_id in ids:
-            assert case_id is not None
-            with self.db.write() as conn:
-                case = self._case(conn, case_id)
-                out = self.engine(conn).recompute(self.workflow_of(conn, case), case, now, reason,
-                                                  frozenset(timers.get(case_id, ())))
-                if out is not None:
-                    repo.commit_outcome(conn, out, now)
-                    moved.append(case_id)
-        return moved
+        result = import_calendar(self, path)
+        log.info("calendar.imported", years=result["years"], days=result["days"], recomputed=result["recomputed_cases"])
+        return result
 
     def calendar(self, year: int) -> dict[str, Any]:
         from duban.storage import calendar_store

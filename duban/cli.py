@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from duban.cli_support import Settings, WorkflowArgument, json_option, out, settings, wants_json
+from duban.cli_support import ROW_ID, Settings, WorkflowArgument, json_option, out, settings, wants_json
 from duban.errors import DubanError, UsageError
 
 CASE_COLUMNS = [
@@ -24,6 +24,17 @@ CASE_COLUMNS = [
 
 
 class _Top(click.Group):
+    def main(self, args: Any = None, *rest: Any, **kw: Any) -> Any:
+        import sys
+
+        from duban.cli_support import bad_argument
+
+        problem = bad_argument(list(sys.argv[1:] if args is None else args))
+        if problem:  # before click parses anything: no text that cannot be stored gets further
+            click.echo(f"error: {problem}", err=True)
+            sys.exit(UsageError.exit_code)
+        return super().main(args, *rest, **kw)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -237,7 +248,7 @@ def case_open(workflow_name: str, title: str, lead_unit: str, co_units: tuple[st
 
 
 @case.command("fire")
-@click.argument("case_id", type=int)
+@click.argument("case_id", type=ROW_ID)
 @click.argument("trigger")
 @click.option("--note", default="", help="Why (required for reject, return …).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
@@ -254,7 +265,7 @@ def case_fire(case_id: int, trigger: str, note: str, sets: tuple[str, ...], expe
 
 
 @case.command("show")
-@click.argument("case_id", type=int)
+@click.argument("case_id", type=ROW_ID)
 @click.option("--all", "every_timer", is_flag=True, help="List every timer, those a later step cancelled too.")
 @json_option
 def case_show(case_id: int, every_timer: bool, as_json: bool) -> None:
@@ -266,7 +277,7 @@ def case_show(case_id: int, every_timer: bool, as_json: bool) -> None:
 
 
 @case.command("history")
-@click.argument("case_id", type=int)
+@click.argument("case_id", type=ROW_ID)
 @json_option
 def case_history(case_id: int, as_json: bool) -> None:
     """The audit events of one case (labels here; identifiers with --json)."""
@@ -317,7 +328,7 @@ def notice() -> None:
 
 @notice.command("list")
 @click.option("--unit", help="Only notices to this unit.")
-@click.option("--case", "case_id", type=int, help="Only notices of this case.")
+@click.option("--case", "case_id", type=ROW_ID, help="Only notices of this case.")
 @json_option
 def notice_list(unit: str | None, case_id: int | None, as_json: bool) -> None:
     """Notices sent by the escalation ladder."""
@@ -332,7 +343,7 @@ def notice_list(unit: str | None, case_id: int | None, as_json: bool) -> None:
 
 
 @notice.command("print")
-@click.argument("notice_id", type=int)
+@click.argument("notice_id", type=ROW_ID)
 @click.option("--out", "path", required=True, type=click.Path(dir_okay=False), help="The PDF file to write.")
 @json_option
 def notice_print(notice_id: int, path: str, as_json: bool) -> None:
@@ -385,7 +396,7 @@ def audit_verify(file: str | None, jobs: int | None, pubkey: str | None, checkpo
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "xlsx"]), required=True,
               help="csv or xlsx for people (labels beside identifiers, Excel-safe cells); jsonl re-verifies offline.")
 @click.option("--out", "path", required=True, type=click.Path(dir_okay=False), help="The file; FILE.manifest.json goes beside it.")
-@click.option("--case", "case_id", type=int, help="Only this case's events.")
+@click.option("--case", "case_id", type=ROW_ID, help="Only this case's events.")
 @click.option("--unit", help="Only events of cases this unit leads or co-handles.")
 @click.option("--workflow", "workflow_name", help="Only events of this workflow's cases.")
 @click.option("--since", help="From this instant (ISO date or datetime, office zone).")
@@ -414,7 +425,8 @@ def calendar() -> None:
 def calendar_import(file: str, as_json: bool) -> None:
     """Load a year's schedule (YAML or CSV); recompute approximate deadlines it covers."""
     r = settings().app.import_calendar(file)
-    out(r, as_json, lambda: f"imported {r['days']} days for {', '.join(map(str, r['years']))} ({r['source']}); "
+    kind = "" if r["official"] else " as local overrides (a CSV does not make a year's schedule known)"
+    out(r, as_json, lambda: f"imported {r['days']} days for {', '.join(map(str, r['years']))}{kind} ({r['source']}); "
         f"recomputed deadlines of {len(r['recomputed_cases'])} case(s)")
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from duban.cli_support import json_option, out, settings, wants_json
+from duban.cli_support import ROW_ID, json_option, out, settings, wants_json
 
 
 @click.command("keygen")
@@ -54,7 +54,7 @@ def checkpoint(key_file: str, path: str | None, as_json: bool) -> None:
 
 
 @click.command("prove")
-@click.option("--case", "case_id", required=True, type=int, help="The case whose events are proved.")
+@click.option("--case", "case_id", required=True, type=ROW_ID, help="The case whose events are proved.")
 @click.option("--out", "path", required=True, type=click.Path(dir_okay=False), help="The bundle (JSON).")
 @json_option
 def prove(case_id: int, path: str, as_json: bool) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from duban.cli_support import out, settings, wants_json
+from duban.cli_support import ROW_ID, out, settings, wants_json
 
 if TYPE_CHECKING:
     from duban.reports import Report
@@ -177,7 +177,7 @@ def report_bulletin(kind: str, day: str | None, fmt: str, path: str | None, as_j
 
 
 @report.command("accountability")
-@click.option("--case", "case_id", type=int, help="One case.")
+@click.option("--case", "case_id", type=ROW_ID, help="One case.")
 @click.option("--unit", help="The cases this unit leads.")
 @click.option("--proof", is_flag=True,
               help="With --case: also write the case's proof bundle (audit prove) beside the report, "

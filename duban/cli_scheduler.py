@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from duban.cli_support import Seconds
 from duban.cli_support import out as _out
 from duban.cli_support import settings as _settings
 
@@ -22,7 +23,7 @@ DEFAULT_BATCH = 200
 DEFAULT_CHUNK = 100
 DEFAULT_LEASE = 60.0
 
-_positive = click.FloatRange(min=0, min_open=True)
+_positive = Seconds()  # finite: nan and inf are refused (SPEC §16)
 
 
 @click.group()

@@ -99,3 +99,49 @@ class WorkflowArgument(click.Command):
         with formatter.section("WORKFLOW (流程)"):
             formatter.write_dl(rows)
         super().format_epilog(ctx, formatter)
+
+
+# -- bounded input (SPEC §16 "Bad input is bounded") -----------------------------------
+# A row id as PostgreSQL's INTEGER column holds it (SQLite's is wider): a larger number can
+# name no case, and the driver would raise on it instead of answering "not found".
+ROW_ID = click.IntRange(min=1, max=2**31 - 1)
+ENV_OPTIONS = ("DUBAN_DB", "DUBAN_NOW", "DUBAN_TZ", "DUBAN_ACTOR")
+
+
+class Seconds(click.FloatRange):
+    """A positive, finite number of seconds, at most a year (nan and inf pass FloatRange)."""
+
+    name = "seconds"
+
+    def __init__(self) -> None:
+        super().__init__(min=0, min_open=True, max=365 * 86400)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        import math
+
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a number of seconds (give e.g. 30 or 0.5)", param, ctx)
+        return number
+
+
+def bad_argument(args: list[str]) -> str | None:
+    """Why the command line (or a DUBAN_* variable) cannot be used, or None.
+
+    Arguments the terminal sent as bytes that are not UTF-8 reach Python as lone surrogates
+    (os.fsdecode), which no database can store; a NUL byte is stored by SQLite and refused
+    by PostgreSQL. Both are refused here, before anything runs, on every database alike."""
+    import os
+
+    named = [(f"the value of {args[i - 1]}" if i and args[i - 1].startswith("--") else f"argument {i + 1}", a)
+             for i, a in enumerate(args)]
+    named += [(name, os.environ[name]) for name in ENV_OPTIONS if name in os.environ]
+    for where, text in named:
+        if "\x00" in text:
+            return f"{where} contains a NUL byte (\\0), which no text may hold（参数中含有 NUL 字符）"
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return (f"{where} is not valid UTF-8 (at character {exc.start + 1}); set the terminal to UTF-8 "
+                    "and type it again（参数不是有效的 UTF-8 文本）")
+    return None

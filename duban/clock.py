@@ -61,6 +61,9 @@ def parse_instant(text: str, tz: tzinfo, *, what: str = "--now") -> datetime:
             f"{what}: '{text}' is not an ISO date or datetime "
             "(allowed e.g. 2027-05-31, 2027-05-31T09:30, 2027-05-31T09:30+08:00)"
         ) from None
+    from duban.engine.deadlines import check_year
+
+    check_year(value.year, f"{what} '{text[:40]}'")  # before any arithmetic can overflow
     if value.tzinfo is None:
         value = value.replace(tzinfo=tz)
     return value.astimezone(UTC)

@@ -27,11 +27,9 @@ import csv
 import hashlib
 import io
 import json
-import os
 import re
-import secrets
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from itertools import chain, islice, repeat
@@ -49,6 +47,8 @@ from duban.export_labels import ExportLabels
 from duban.manifest import Manifest, dumps, manifest_path, sha256_file
 from duban.reports.period import Period
 from duban.reports.source import unit_known
+from duban.safe_files import atomic_files as atomic_files  # re-exported: reports and proofs import them from here
+from duban.safe_files import check_output as check_output
 from duban.storage.audit_reader import BATCH, AuditEvents, batch_from_rows
 from duban.storage.repository import bind, run
 from duban.storage.tables import AUDIT, CASES, WORKFLOW_VERSIONS
@@ -139,45 +139,6 @@ def stream_events(conn: Connection, f: AuditFilter) -> AuditEvents:
 def chain_head(conn: Connection) -> dict[str, Any] | None:
     row = conn.execute(select(AUDIT.c.seq, AUDIT.c.hash).order_by(AUDIT.c.seq.desc()).limit(1)).first()
     return {"seq": row.seq, "hash": row.hash} if row else None
-
-
-# -- writing files atomically ----------------------------------------------------------
-def check_output(path: str | Path, option: str = "--out") -> Path:
-    """The target of an export or report; UsageError (exit 2) if its folder cannot take it."""
-    target = Path(path)
-    folder = target.resolve().parent
-    if not folder.is_dir():
-        raise UsageError(f"{option} {path}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise UsageError(f"{option} {path}: folder {folder} is not writable")
-    if target.is_dir():
-        raise UsageError(f"{option} {path}: is a folder; give a file name")
-    return target
-
-
-@contextmanager
-def atomic_files(*targets: Path) -> Iterator[list[Path]]:
-    """Temporary files beside each target, renamed over them when the block succeeds and
-    removed when it fails, so no target is ever left half-written."""
-    temps: list[Path] = []
-    done: list[Path] = []
-    try:
-        for target in targets:
-            tmp = target.resolve().with_name(f".{target.name}.{secrets.token_hex(6)}.part")
-            # created like any new file (mode 0666 less the umask), unlike mkstemp's 0600:
-            # a reviewer sharing the folder must be able to read the export
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            temps.append(tmp)
-        yield temps
-        for tmp, target in zip(temps, targets, strict=True):
-            os.replace(tmp, target)
-            done.append(target)
-    except BaseException:
-        for p in temps:
-            p.unlink(missing_ok=True)
-        for p in done:  # the first target renamed, a later one failed: take it back
-            p.unlink(missing_ok=True)
-        raise
 
 
 # -- the export ------------------------------------------------------------------------

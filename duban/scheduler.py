@@ -420,7 +420,10 @@ def single_node_lock(db: Database, node: str) -> IO[str] | None:
     path = db.engine.url.database if db.is_sqlite else None
     if not path or path == ":memory:":
         return None
-    lock_path = Path(path).resolve().with_name(Path(path).name + ".scheduler.lock")
+    # named from the resolved file: a symlink to the database (or a path through a linked
+    # folder) must find the same lock, not start a second scheduler (SPEC §16)
+    real = Path(os.path.realpath(path))
+    lock_path = real.with_name(real.name + ".scheduler.lock")
     try:
         handle = open(lock_path, "a+", encoding="utf-8")  # noqa: SIM115 - held open for the process lifetime
     except OSError as exc:

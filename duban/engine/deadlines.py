@@ -41,6 +41,12 @@ RULE_FORMS = (
 )
 OFFSET_FORMS = "0, +30min, -2h, +3d, +3wd, -1wd (no sign means +)"
 
+# Instants and rules are bounded (SPEC §16 "Bad input is bounded"): a year outside these, or
+# a rule longer than a century, is a usage error, never an overflow deep in date arithmetic.
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2199
+MAX_AMOUNT: dict[str, int] = {"min": 100 * 366 * 24 * 60, "h": 100 * 366 * 24, "d": 100 * 366, "wd": 100 * 262,
+                              "mo": 100 * 12}
+
 _END_OF_DAY = time(23, 59, 59)
 _RELATIVE_RULE = re.compile(r"(\d+)(min|h|d|wd|mo)")
 _OFFSET = re.compile(r"([+-]?)(\d+)(min|h|d|wd)")
@@ -114,20 +120,23 @@ def parse_rule(text: str, tz: tzinfo) -> Rule:
     value = text.strip()
     relative = _RELATIVE_RULE.fullmatch(value)
     if relative:
-        amount = int(relative.group(1))
+        amount = _amount(text, relative.group(1), relative.group(2))
         if amount <= 0:
             raise _bad_rule(text, "the amount must be a positive whole number")
         return Rule(unit=cast(RuleUnit, relative.group(2)), amount=amount, text=value)
     if _DAY.fullmatch(value):
         try:
-            return Rule(unit="date", day=date.fromisoformat(value), text=value)
+            day = date.fromisoformat(value)
         except ValueError as exc:
             raise _bad_rule(text, f"not a valid date ({exc})") from None
+        check_year(day.year, f"deadline rule '{text}'")
+        return Rule(unit="date", day=day, text=value)
     if _INSTANT.fullmatch(value):
         try:
             instant = datetime.fromisoformat(value)
         except ValueError as exc:
             raise _bad_rule(text, f"not a valid ISO datetime ({exc})") from None
+        check_year(instant.year, f"deadline rule '{text}'")
         if instant.tzinfo is None:
             instant = instant.replace(tzinfo=tz)
         return Rule(unit="datetime", instant=instant.astimezone(UTC), text=value)
@@ -146,8 +155,9 @@ def parse_offset(text: str) -> Offset:
     match = _OFFSET.fullmatch(value)
     if not match:
         raise UsageError(f"offset '{text}' is not understood; allowed: {OFFSET_FORMS}")
-    sign, amount, unit = match.groups()
-    signed = -int(amount) if sign == "-" else int(amount)
+    sign, digits, unit = match.groups()
+    amount = _amount(text, digits, unit, what="offset")
+    signed = -amount if sign == "-" else amount
     return Offset(unit=cast(OffsetUnit, unit), amount=signed, text=value)
 
 
@@ -255,6 +265,20 @@ def _require_aware(instant: datetime) -> None:
     # A naive instant would silently be read in the host's zone by astimezone().
     if instant.tzinfo is None or instant.utcoffset() is None:
         raise ValueError(f"expected an aware datetime, got naive {instant.isoformat()}")
+
+
+def check_year(year: int, what: str) -> None:
+    """UsageError unless ``year`` lies in EARLIEST_YEAR..LATEST_YEAR (``what`` names the value)."""
+    if not EARLIEST_YEAR <= year <= LATEST_YEAR:
+        raise UsageError(f"{what}: year {year} is out of range (allowed: {EARLIEST_YEAR}–{LATEST_YEAR})")
+
+
+def _amount(text: str, digits: str, unit: str, what: str = "deadline rule") -> int:
+    """The amount of a relative rule or offset, at most a century of its unit."""
+    limit = MAX_AMOUNT[unit]
+    if len(digits) > len(str(limit)) or int(digits) > limit:
+        raise UsageError(f"{what} '{text[:40]}': at most {limit}{unit} (100 years)")
+    return int(digits)
 
 
 def _bad_rule(text: str, reason: str) -> UsageError:

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from duban.bounded_yaml import clip, clip_text
 from duban.engine.audit import ORIGIN_KEYS
 from duban.engine.deadlines import parse_offset, parse_rule
 from duban.engine.guards import GUARDS
@@ -169,10 +170,11 @@ def load_spec(raw: Any, file: str) -> WorkflowSpec:
         path = _path(first["loc"])
         if first["type"] == "extra_forbidden":
             allowed = _allowed_keys(first["loc"])
-            reason = f"unknown key '{first['loc'][-1]}' (allowed: {allowed})"
+            reason = f"unknown key {clip(first['loc'][-1])} (allowed: {allowed})"
             path = _path(first["loc"][:-1]) or "(top level)"
         else:
-            reason = f"{first['msg']} (got {first.get('input')!r})"
+            # clipped: the input may be a huge value (SPEC §16 "Bad input is bounded")
+            reason = f"{clip_text(first['msg'])} (got {clip(first.get('input'))})"
         raise DefinitionError(file, path, reason) from None
     _check_meaning(spec, file)
     return spec

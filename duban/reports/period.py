@@ -131,6 +131,10 @@ def _add_months(first: date, months: int) -> date:
 def parse_day(text: str) -> date:
     """A ``--date`` value: an ISO date."""
     try:
-        return date.fromisoformat(text.strip())
+        day = date.fromisoformat(text.strip())
     except ValueError:
         raise UsageError(f"--date {text}: not an ISO date (e.g. 2027-05-31)") from None
+    from duban.engine.deadlines import check_year
+
+    check_year(day.year, f"--date {text}")  # a period around year 9999 would overflow (SPEC §16)
+    return day

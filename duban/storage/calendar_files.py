@@ -34,7 +34,10 @@ CSV (``.csv``, UTF-8, a byte-order mark is allowed), one day per row::
 - The header must be exactly ``date,kind,name,source``.
 - ``kind`` is ``holiday`` (or ``休``) or ``workday`` (or ``班``); ``name`` may be
   empty; ``source`` is required on every row.
-- The file covers the years its dates fall in. A day may be listed only once.
+- The file lists days of the years its dates fall in. A day may be listed only once.
+- A CSV is local overrides: it changes the days it lists but does not make their year's
+  schedule known (only a YAML file of a whole ``year:`` does), so deadlines in a year
+  without an official schedule stay approximate.
 
 Every problem raises ``duban.errors.UsageError`` naming the file, the line or entry,
 what is wrong and what is allowed.
@@ -55,6 +58,8 @@ from typing import Any, Literal
 
 import yaml
 
+from duban import bounded_yaml
+from duban.bounded_yaml import clip, clip_text
 from duban.errors import UsageError
 
 Kind = Literal["holiday", "workday"]
@@ -93,14 +98,18 @@ class CalendarImport:
     """The content of one seed or file, ready to be stored.
 
     Attributes:
-        years: the years whose schedule this import covers, ascending.
+        years: the years whose days this import lists, ascending.
         source: where the dates come from.
         days: the listed days, in date order.
+        official: the whole schedule of ``years`` (a YAML ``year:`` with its ``source``, or
+            the seed): those years become known. A CSV is local overrides of single days:
+            the years it touches stay approximate unless loaded otherwise (SPEC §16).
     """
 
     years: tuple[int, ...]
     source: str
     days: tuple[CalendarDay, ...]
+    official: bool = True
 
 
 def seed_from_chinesecalendar() -> CalendarImport:
@@ -138,9 +147,12 @@ def read_calendar_file(path: str | Path) -> CalendarImport:
     if suffix not in (".yaml", ".yml", ".csv"):
         raise UsageError(f"{file}: unknown calendar file type (allowed: .yaml, .yml, .csv)")
     try:
-        text = file.read_text(encoding="utf-8-sig")
+        # YAML within the limits of `duban.bounded_yaml` (size, aliases, nesting)
+        text = bounded_yaml.read_text(file) if suffix != ".csv" else file.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise UsageError(f"{file}: no such calendar file") from None
+    except bounded_yaml.YamlLimitError as exc:
+        raise UsageError(str(exc)) from None
     except UnicodeDecodeError as exc:
         raise UsageError(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
@@ -148,7 +160,10 @@ def read_calendar_file(path: str | Path) -> CalendarImport:
     # Messages name the file as the user gave it, e.g. on `duban calendar import FILE`.
     if suffix == ".csv":
         return _read_csv(str(file), text)
-    return _read_yaml(str(file), text)
+    try:
+        return _read_yaml(str(file), text)
+    except bounded_yaml.YamlLimitError as exc:  # a calendar file's problems are usage errors (exit 2)
+        raise UsageError(str(exc)) from None
 
 
 def _holiday_name(holiday_enum: Any, value: str) -> str:
@@ -188,19 +203,20 @@ _Loader.yaml_implicit_resolvers = {
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _Loader.add_constructor("tag:yaml.org,2002:map", _construct_entry)
+_BoundedLoader = bounded_yaml.bounded(_Loader)
 
 
 def _read_yaml(name: str, text: str) -> CalendarImport:
     try:
         # _Loader is a SafeLoader: no tags that build arbitrary Python objects.
-        document = yaml.load(text, Loader=_Loader)
+        document = bounded_yaml.load(text, name, _BoundedLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = exc.problem or exc.context or "syntax error"
-        raise UsageError(f"{name}: {where}not valid YAML: {problem}") from None
+        raise UsageError(f"{name}: {where}not valid YAML: {clip_text(problem)}") from None
     except yaml.YAMLError as exc:
-        raise UsageError(f"{name}: not valid YAML: {exc}") from None
+        raise UsageError(f"{name}: not valid YAML: {clip_text(str(exc))}") from None
     if not isinstance(document, _Entry):
         raise UsageError(
             f"{name}: the file must be a mapping with keys {', '.join(YAML_KEYS)}, "
@@ -267,7 +283,7 @@ def _yaml_day(name: str, where: str, key: str, value: object, year: int) -> date
     day = _parse_day(value)
     if day is None:
         raise UsageError(
-            f"{name}: {where}: '{key}' {value!r} is not a date; write YYYY-MM-DD, e.g. {year}-01-01"
+            f"{name}: {where}: '{key}' {clip(value)} is not a date; write YYYY-MM-DD, e.g. {year}-01-01"
         )
     if day.year != year:
         raise UsageError(
@@ -284,7 +300,7 @@ def _read_csv(name: str, text: str) -> CalendarImport:
     reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader, None)
     if header is None or tuple(cell.strip() for cell in header) != CSV_HEADER:
-        found = ",".join(header) if header else "an empty file"
+        found = clip_text(",".join(header)) if header else "an empty file"
         raise UsageError(f"{name}: line 1: the header must be {','.join(CSV_HEADER)}, not {found}")
     days: dict[date, tuple[CalendarDay, str]] = {}
     sources: dict[str, None] = {}  # distinct, in order of first appearance
@@ -300,11 +316,11 @@ def _read_csv(name: str, text: str) -> CalendarImport:
         day_text, kind_text, day_name, source = (cell.strip() for cell in row)
         day = _parse_day(day_text)
         if day is None:
-            raise UsageError(f"{name}: {where}: date {day_text!r} is not a date; write YYYY-MM-DD")
+            raise UsageError(f"{name}: {where}: date {clip(day_text)} is not a date; write YYYY-MM-DD")
         kind = _CSV_KINDS.get(kind_text.lower())
         if kind is None:
             raise UsageError(
-                f"{name}: {where}: unknown kind {kind_text!r}; allowed: holiday (休), workday (班)"
+                f"{name}: {where}: unknown kind {clip(kind_text)}; allowed: holiday (休), workday (班)"
             )
         if not source:
             raise UsageError(f"{name}: {where}: 'source' is empty; give where the date comes from")
@@ -313,7 +329,7 @@ def _read_csv(name: str, text: str) -> CalendarImport:
     if not days:
         raise UsageError(f"{name}: lists no days below the header {','.join(CSV_HEADER)}")
     years = tuple(sorted({day.year for day in days}))
-    return CalendarImport(years=years, source="; ".join(sources), days=_in_order(days))
+    return CalendarImport(years=years, source="; ".join(sources), days=_in_order(days), official=False)
 
 
 # --- shared ----------------------------------------------------------------------
@@ -350,7 +366,7 @@ def _check_keys(
     unknown = [str(key) for key in mapping if key not in allowed]
     if unknown:
         raise UsageError(
-            f"{name}: {where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}"
+            f"{name}: {where}: unknown key(s) {clip_text(', '.join(unknown))}; allowed: {', '.join(allowed)}"
         )
 
 
@@ -366,4 +382,4 @@ def _kind_of(value: object) -> str:
         return "a mapping"
     if isinstance(value, list):
         return "a list"
-    return f"{type(value).__name__} {value!r}"
+    return f"{type(value).__name__} {clip(value)}"

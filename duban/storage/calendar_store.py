@@ -23,8 +23,8 @@ def is_empty(conn: Connection) -> bool:
 
 
 def store(conn: Connection, imported: CalendarImport, now: datetime) -> None:
-    """Write the imported days (replacing any earlier entry for the same day) and mark
-    their years as known."""
+    """Write the imported days (replacing any earlier entry for the same day) and, for an
+    official schedule (not a CSV of local overrides), mark its years as known."""
     days = [d.day for d in imported.days]
     for chunk in range(0, len(days), 500):
         conn.execute(delete(CAL_DAYS).where(CAL_DAYS.c.day.in_(days[chunk : chunk + 500])))
@@ -33,6 +33,8 @@ def store(conn: Connection, imported: CalendarImport, now: datetime) -> None:
             insert(CAL_DAYS),
             [{"day": d.day, "kind": d.kind, "name": d.name, "source": d.source} for d in imported.days],
         )
+    if not imported.official:
+        return
     conn.execute(delete(CAL_YEARS).where(CAL_YEARS.c.year.in_(imported.years)))
     conn.execute(
         insert(CAL_YEARS),

@@ -8,6 +8,7 @@ writers never deadlock upgrading a read lock. PostgreSQL is the scale-out store.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,9 +16,10 @@ from threading import Lock
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
-from duban.errors import StorageError
+from duban.errors import StorageError, UsageError
+from duban.storage import schema
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 READ_ONLY = "duban_read_only"
@@ -53,13 +55,24 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.is_postgres = url.startswith("postgresql")
+        if not (self.is_sqlite or self.is_postgres):
+            scheme = url.split("://", 1)[0] if "://" in url else url
+            raise UsageError(f"--db: '{scheme[:40]}' databases are not supported; use sqlite:///FILE "
+                             "(or a plain file path) or postgresql+psycopg://USER@HOST/DB")
+        try:
+            self.engine: Engine = create_engine(url) if self.is_sqlite else create_engine(url, pool_pre_ping=True)
+        except (ArgumentError, ValueError) as exc:
+            raise UsageError(f"--db: not a database URL this duban can open ({str(exc)[:200]}); use "
+                             "sqlite:///FILE or postgresql+psycopg://USER@HOST/DB") from None
+        except ImportError as exc:
+            raise UsageError(f"--db: the driver for this URL is not installed ({exc.name}); for PostgreSQL "
+                             "use postgresql+psycopg://USER@HOST/DB") from None
         if self.is_sqlite:
             self._check_sqlite_path(url)
-            self.engine: Engine = create_engine(url)
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
-        else:
-            self.engine = create_engine(url, pool_pre_ping=True)
+        # The schema revision is checked once, at the first read or write (`_usable`).
+        self._checked = False
         self._writer: Connection | None = None  # SQLite: the write connection, kept (`_sqlite_writer`)
         self._write_lock = Lock()
         # How the events written through this handle came (SPEC §12: the CLI sets
@@ -81,10 +94,14 @@ class Database:
         """One write transaction: committed when the block ends, rolled back on any error."""
         if not self.is_sqlite:
             with self.translate(), self.engine.begin() as conn:
+                self._usable(conn)
                 conn.info[ORIGIN] = self.origin  # pooled connections keep info: set at every write
                 yield conn
             return
+        with self.translate():
+            self._require_file()
         with self.translate(), self._sqlite_writer() as conn, conn.begin():
+            self._usable(conn)
             conn.info[ORIGIN] = self.origin
             yield conn
 
@@ -118,8 +135,26 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read transaction that does not take the write lock."""
+        with self.translate():
+            self._require_file()
         with self.translate(), self.engine.connect().execution_options(**{READ_ONLY: True}) as conn, conn.begin():
+            self._usable(conn)
             yield conn
+
+    def _require_file(self) -> None:
+        """A SQLite database that is not there is not created by a command that only uses it
+        (SPEC §16 "Reads change nothing"); only `migrate` (``duban init``) creates it."""
+        if self._checked or not self.is_sqlite:
+            return
+        path = self.engine.url.database
+        if path and path != ":memory:" and not os.path.exists(path):
+            raise StorageError(f"database {path} does not exist: it {schema.NOT_INITIALISED}")
+
+    def _usable(self, conn: Connection) -> None:
+        """Once per handle: the schema is this duban's (`duban.storage.schema.check`)."""
+        if not self._checked:
+            schema.check(conn, self.display_url)
+            self._checked = True
 
     @contextmanager
     def translate(self) -> Iterator[None]:
@@ -130,13 +165,16 @@ class Database:
             raise StorageError(self._explain(exc)) from exc
         except DBAPIError as exc:
             if "no such table" in str(exc) or "does not exist" in str(exc.orig):
-                raise StorageError(f"database {self.display_url} is not initialised: run 'duban init'") from exc
+                raise StorageError(f"database {self.display_url} {schema.NOT_INITIALISED}") from exc
+            if "file is not a database" in str(exc.orig):
+                raise UsageError(f"--db {self.display_url}: the file is not a SQLite database "
+                                 "(give a duban database, or a new file name for duban init)") from exc
             raise
 
     def _explain(self, exc: OperationalError) -> str:
         text = str(exc.orig)
         if "no such table" in text or "UndefinedTable" in type(exc.orig).__name__:
-            return f"database {self.display_url} is not initialised: run 'duban init'"
+            return f"database {self.display_url} {schema.NOT_INITIALISED}"
         if "readonly" in text or "unable to open" in text:
             return f"cannot write database {self.display_url}: {text} (check the path and its permissions)"
         return f"database {self.display_url}: {text}"
@@ -153,8 +191,11 @@ class Database:
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         with self.translate(), self.engine.begin() as conn:
+            if inspect(conn).has_table("alembic_version"):  # a newer duban's database: never touched
+                schema.refuse_newer(schema.stored(conn), self.display_url)
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
+        self._checked = False  # upgraded: the next read checks again (and finds the head)
 
     def table_names(self) -> list[str]:
         with self.translate(), self.engine.connect() as conn:

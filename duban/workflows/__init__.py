@@ -1,6 +1,6 @@
 """Workflow files: the shipped definitions and an office's own.
 
-One YAML file per workflow version, read with ``yaml.safe_load`` and validated by
+One YAML file per workflow version, read within `duban.bounded_yaml`'s limits and validated by
 `duban.engine.definition`. The shipped files live beside this module; an office adds its
 own directory with ``DUBAN_WORKFLOWS`` (os.pathsep-separated). The guards a file may name
 are the allow-list in `duban.engine.guards`.
@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from duban import bounded_yaml
 from duban.engine.workflow import Workflow
 from duban.errors import DefinitionError, NotFoundError
 from duban.workflows.overrides import apply_overrides, path_in_settings, workflow_overrides
@@ -21,19 +22,26 @@ from duban.workflows.overrides import apply_overrides, path_in_settings, workflo
 SHIPPED_DIR = Path(__file__).parent
 
 
+def _log() -> Any:
+    from duban.logconfig import get_logger
+
+    return get_logger("duban.workflows")
+
+
 def read_yaml(path: Path) -> Any:
-    """Parse a YAML file; a syntax error becomes a DefinitionError with its line."""
+    """Parse a YAML file within `duban.bounded_yaml`'s limits (a file past them, or not
+    UTF-8, is a YamlLimitError, exit 2); a syntax error becomes a DefinitionError with its line."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = bounded_yaml.read_text(path)
     except OSError as exc:
         raise DefinitionError(str(path), "", f"cannot read the file: {exc.strerror}") from None
     try:
-        return yaml.safe_load(text)
+        return bounded_yaml.load(text, str(path), bounded_yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise DefinitionError(str(path), where, f"YAML syntax error: {problem}") from None
+        raise DefinitionError(str(path), where, f"YAML syntax error: {bounded_yaml.clip_text(problem)}") from None
 
 
 def load_file(path: str | Path) -> Workflow:
@@ -57,16 +65,30 @@ class Catalog:
 
     def __init__(self, dirs: list[Path] | None = None, settings: str | None = None) -> None:
         self._all: dict[tuple[str, int], Workflow] = {}
+        # An office's file that cannot be used is skipped with a warning (README "Workflow
+        # files"): one bad file must not stop every command, and open cases keep their pinned
+        # definition anyway. A shipped file that fails is a bug in duban, so it raises.
+        self.skipped: list[DefinitionError] = []
         for d in dirs if dirs is not None else workflow_dirs():
             for path in sorted(d.glob("*.yaml")):
-                wf = load_file(path)
-                key = (wf.name, wf.version)
-                if key in self._all and self._all[key].fingerprint != wf.fingerprint:
-                    raise DefinitionError(str(path), "version", f"{wf.name} v{wf.version} is also defined, differently, in {self._all[key].source}")
-                self._all[key] = wf
+                try:
+                    self._add(path)
+                except DefinitionError as exc:
+                    if d.resolve() == SHIPPED_DIR.resolve():
+                        raise
+                    self.skipped.append(exc)
+                    _log().warning("workflow.file_skipped", file=str(path), reason=str(exc),
+                                   hint="duban workflow validate FILE")
         settings = settings if settings is not None else settings_file()
         if settings:
             self._apply_settings(settings)
+
+    def _add(self, path: Path) -> None:
+        wf = load_file(path)
+        key = (wf.name, wf.version)
+        if key in self._all and self._all[key].fingerprint != wf.fingerprint:
+            raise DefinitionError(str(path), "version", f"{wf.name} v{wf.version} is also defined, differently, in {self._all[key].source}")
+        self._all[key] = wf
 
     def _apply_settings(self, file: str) -> None:
         for name, changes in workflow_overrides(read_yaml(Path(file)), file).items():
