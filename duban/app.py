@@ -117,8 +117,10 @@ class App:
         if self._engine is None:
             from duban.engine.service import Engine
             from duban.storage import calendar_store
+            from duban.workflows import office_rest_day_start
 
-            self._engine = Engine(calendar_store.load(conn), self.tz)
+            # a case received on a rest day is counted as the office's settings say (SPEC §16)
+            self._engine = Engine(calendar_store.load(conn, office_rest_day_start()), self.tz)
         return self._engine
 
     def workflow_of(self, conn: Connection, case: Case) -> Workflow:

@@ -189,8 +189,12 @@ def workflow_show(name: str, as_json: bool) -> None:
     from duban.workflow_text import describe
     from duban.workflows import Catalog
 
-    wf = Catalog().latest(name)
-    out({**wf.spec.model_dump(), "source": wf.source}, as_json, lambda: describe(wf))
+    catalog = Catalog()
+    wf = catalog.latest(name)
+    # the office's reading of a case received on a rest day, with where it comes from (SPEC §16)
+    rest = {"rest_day_start": catalog.rest_day_start, "source": catalog.rest_day_source}
+    out({**wf.spec.model_dump(), "source": wf.source, "calendar": rest}, as_json,
+        lambda: describe(wf) + f"\n\n休息日收件起算 rest_day_start: {rest['rest_day_start']} ({rest['source']})")
 
 
 @workflow.command("validate")

@@ -315,8 +315,10 @@ class Scheduler:
 
     def _engine(self) -> Engine:
         # Built per sweep, not cached for the process: a calendar imported meanwhile counts at once.
+        from duban.workflows import office_rest_day_start
+
         with self.app.db.read() as conn:
-            return Engine(calendar_store.load(conn), self.app.tz)
+            return Engine(calendar_store.load(conn, office_rest_day_start()), self.app.tz)
 
     def _fire_batch(self, engine: Engine, batch: list[DueTimer], result: SweepResult) -> None:
         """Fire a claimed batch a chunk (one transaction) at a time; a chunk that fails is rolled

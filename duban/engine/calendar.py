@@ -12,6 +12,12 @@ nor silently pretend).
 
 Every counting method follows the Civil Code (民法典 §201): the start day is never
 counted, so "N working days after X" is the N-th working day strictly after X.
+
+A case received on a rest day (SPEC §16) is counted one of two ways, as the office's
+settings say (``calendar: {rest_day_start: …}``): `DAY_ONE` (the default, 民法典 §201: the
+first working day after the start is day 1) or `DEEMED_NEXT_WORKING_DAY` (received on a
+rest day = received on the next working day, which is then not counted; what
+``chinese_calendar.find_workday`` computes). Only `period_end` reads it.
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 _ONE_DAY = timedelta(days=1)
+DAY_ONE = "day_one"
+DEEMED_NEXT_WORKING_DAY = "deemed_next_working_day"
+REST_DAY_STARTS = (DAY_ONE, DEEMED_NEXT_WORKING_DAY)
 _HOLIDAY = "holiday"
 _WORKDAY = "workday"
 
@@ -37,11 +46,13 @@ class WorkingCalendar:
         workdays: make-up working days (调休上班日), usually a Saturday or Sunday.
         known_years: years whose official schedule is loaded; other years are counted
             with weekends only and flagged approximate.
+        rest_day_start: how `period_end` counts from a rest day (module docstring).
     """
 
     holidays: frozenset[date]
     workdays: frozenset[date]
     known_years: frozenset[int]
+    rest_day_start: str = DAY_ONE
     # Sorted ordinals of the days that differ from the plain Mon-Fri rule, so that
     # `working_days_between` can count a long span with two bisections, not a day loop.
     _weekdays_off: tuple[int, ...] = field(init=False, repr=False, compare=False)
@@ -59,7 +70,7 @@ class WorkingCalendar:
 
     @classmethod
     def from_days(
-        cls, days: Iterable[tuple[date, str]], known_years: Iterable[int]
+        cls, days: Iterable[tuple[date, str]], known_years: Iterable[int], rest_day_start: str = DAY_ONE
     ) -> WorkingCalendar:
         """Build a calendar from ``(day, kind)`` pairs.
 
@@ -69,13 +80,17 @@ class WorkingCalendar:
         Args:
             days: pairs of a day and its kind, ``"holiday"`` or ``"workday"``.
             known_years: years whose official schedule ``days`` contains in full.
+            rest_day_start: `DAY_ONE` or `DEEMED_NEXT_WORKING_DAY` (module docstring).
 
         Returns:
             The calendar.
 
         Raises:
-            ValueError: a kind other than ``"holiday"`` or ``"workday"``.
+            ValueError: a kind other than ``"holiday"`` or ``"workday"``, or an unknown
+                ``rest_day_start``.
         """
+        if rest_day_start not in REST_DAY_STARTS:
+            raise ValueError(f"rest_day_start {rest_day_start!r} (allowed: {', '.join(REST_DAY_STARTS)})")
         kinds: dict[date, str] = {}
         for day, kind in days:
             if kind not in (_HOLIDAY, _WORKDAY):
@@ -85,6 +100,7 @@ class WorkingCalendar:
             holidays=frozenset(d for d, k in kinds.items() if k == _HOLIDAY),
             workdays=frozenset(d for d, k in kinds.items() if k == _WORKDAY),
             known_years=frozenset(known_years),
+            rest_day_start=rest_day_start,
         )
 
     def is_known(self, year: int) -> bool:
@@ -129,6 +145,20 @@ class WorkingCalendar:
             if self.is_working_day(day):
                 remaining -= 1
         return day, approximate
+
+    def period_end(self, received: date, n: int) -> tuple[date, bool]:
+        """The last day of an ``n``-working-day period (``n > 0``) for something received on
+        ``received``: `add_working_days`, from the next working day when ``received`` is a
+        rest day and the office deems it received then (`DEEMED_NEXT_WORKING_DAY`).
+
+        Returns:
+            The day, and whether any day examined lies in a year without data.
+        """
+        if self.rest_day_start == DEEMED_NEXT_WORKING_DAY and n > 0:
+            start, rolled_approximate = self.roll_to_working_day(received)
+            last, approximate = self.add_working_days(start, n)
+            return last, approximate or rolled_approximate
+        return self.add_working_days(received, n)
 
     def roll_to_working_day(self, day: date) -> tuple[date, bool]:
         """``day`` if it is a working day, else the next working day (民法典 §203).

@@ -186,8 +186,8 @@ def compute_deadline(
             return Deadline(_elapsed(anchor, rule.unit, rule.amount), False)
         case "d":
             last, approximate = calendar.roll_to_working_day(start + timedelta(days=rule.amount))
-        case "wd":
-            last, approximate = calendar.add_working_days(start, rule.amount)
+        case "wd":  # a case received on a rest day: as the office's settings say (SPEC §16)
+            last, approximate = calendar.period_end(start, rule.amount)
         case "mo":
             last, approximate = calendar.roll_to_working_day(_add_months(start, rule.amount))
         case "date":

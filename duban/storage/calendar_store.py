@@ -7,15 +7,17 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, extract, insert, select
 
-from duban.engine.calendar import WorkingCalendar
+from duban.engine.calendar import DAY_ONE, WorkingCalendar
 from duban.storage.calendar_files import CalendarImport
 from duban.storage.tables import CAL_DAYS, CAL_YEARS
 
 
-def load(conn: Connection) -> WorkingCalendar:
+def load(conn: Connection, rest_day_start: str = DAY_ONE) -> WorkingCalendar:
+    """The calendar table, counting a case received on a rest day as ``rest_day_start`` says
+    (the office's settings, `duban.workflows.office_rest_day_start`)."""
     days = [(r.day, r.kind) for r in conn.execute(select(CAL_DAYS.c.day, CAL_DAYS.c.kind))]
     years = [r.year for r in conn.execute(select(CAL_YEARS.c.year))]
-    return WorkingCalendar.from_days(days, years)
+    return WorkingCalendar.from_days(days, years, rest_day_start)
 
 
 def is_empty(conn: Connection) -> bool:

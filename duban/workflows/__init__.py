@@ -17,7 +17,7 @@ import yaml
 from duban import bounded_yaml
 from duban.engine.workflow import Workflow
 from duban.errors import DefinitionError, NotFoundError
-from duban.workflows.overrides import apply_overrides, path_in_settings, workflow_overrides
+from duban.workflows.overrides import apply_overrides, path_in_settings, rest_day_start, workflow_overrides
 
 SHIPPED_DIR = Path(__file__).parent
 
@@ -59,6 +59,12 @@ def settings_file() -> str | None:
     return os.environ.get("DUBAN_SETTINGS") or None
 
 
+def office_rest_day_start() -> str:
+    """The settings file's `calendar.rest_day_start` (SPEC §16), without loading the workflows."""
+    file = settings_file()
+    return rest_day_start(read_yaml(Path(file)), file)[0] if file else rest_day_start(None, None)[0]
+
+
 class Catalog:
     """Every workflow version available to open new cases, newest version per name, with
     the office's overrides (DUBAN_SETTINGS) applied to the newest shipped version."""
@@ -80,6 +86,7 @@ class Catalog:
                     _log().warning("workflow.file_skipped", file=str(path), reason=str(exc),
                                    hint="duban workflow validate FILE")
         settings = settings if settings is not None else settings_file()
+        self.rest_day_start, self.rest_day_source = rest_day_start(None, None)
         if settings:
             self._apply_settings(settings)
 
@@ -91,7 +98,9 @@ class Catalog:
         self._all[key] = wf
 
     def _apply_settings(self, file: str) -> None:
-        for name, changes in workflow_overrides(read_yaml(Path(file)), file).items():
+        raw = read_yaml(Path(file))
+        self.rest_day_start, self.rest_day_source = rest_day_start(raw, file)
+        for name, changes in workflow_overrides(raw, file).items():
             if name not in self.names():
                 raise DefinitionError(file, f"workflows.{name}", f"unknown workflow '{name}' (available: {', '.join(self.names())})")
             base = self.latest(name)

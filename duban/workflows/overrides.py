@@ -12,6 +12,12 @@ The settings file (``DUBAN_SETTINGS``, YAML) may hold, besides other sections::
             - {at: -2wd, level: 1, label: 黄牌预警, notice: {kind: 预警提醒, to: [lead_unit]}}
             - {at: "0", level: 2, label: 红牌超期, trigger: expire, notice: {kind: 催办通知, to: [lead_unit]}}
 
+and how a period counted in working days starts for a case received on a rest day
+(SPEC §16; default ``day_one``, `rest_day_start`)::
+
+    calendar:
+      rest_day_start: deemed_next_working_day   # or day_one (民法典 §201, the default)
+
 The shipped file stays untouched. The effective definition is a new version numbered
 ``base × 1000 + n`` (v1 with the office's first settings is v1001; a later change of the
 settings becomes v1002 when a case first uses it), so open cases keep the definition they
@@ -24,6 +30,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
+from duban.bounded_yaml import clip
 from duban.errors import DefinitionError
 
 DEADLINE_KEYS = ("rule", "variants", "ladder")
@@ -46,6 +53,32 @@ def workflow_overrides(settings: Any, file: str) -> dict[str, dict[str, Any]]:
             if key not in ("deadlines", "ladders"):
                 raise DefinitionError(file, f"workflows.{name}.{key}", "unknown key (allowed: deadlines, ladders)")
     return section
+
+
+# Where each reading of "a case received on a rest day" comes from, for `workflow show`.
+DEFAULT_REST_DAY_SOURCE = "default: 民法典第201条 (the start day is not counted; the first working day after it is day 1)"
+
+
+def rest_day_start(settings: Any, file: str | None) -> tuple[str, str]:
+    """The `calendar.rest_day_start` of a settings file and where it comes from."""
+    from duban.engine.calendar import DAY_ONE, REST_DAY_STARTS
+
+    if settings is None or file is None:
+        return DAY_ONE, DEFAULT_REST_DAY_SOURCE
+    if not isinstance(settings, dict):
+        raise DefinitionError(file, "", "a settings file must be a mapping")
+    section = settings.get("calendar")
+    if section is None:
+        return DAY_ONE, DEFAULT_REST_DAY_SOURCE
+    if not isinstance(section, dict):
+        raise DefinitionError(file, "calendar", "must be a mapping (allowed key: rest_day_start)")
+    for key in section:
+        if key != "rest_day_start":
+            raise DefinitionError(file, f"calendar.{clip(key)}", "unknown key (allowed: rest_day_start)")
+    mode = section.get("rest_day_start", DAY_ONE)
+    if mode not in REST_DAY_STARTS:
+        raise DefinitionError(file, "calendar.rest_day_start", f"{clip(mode)} is not allowed (allowed: {', '.join(REST_DAY_STARTS)})")
+    return str(mode), f"{Path(file).name}: calendar.rest_day_start"
 
 
 def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any], file: str) -> dict[str, Any]:
