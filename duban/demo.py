@@ -118,7 +118,11 @@ def run_demo(db_url: str, tz: tzinfo, echo: Callable[[str], Any] | None = print)
     decided = app.fire(worst["id"], "hold_accountable", actor="李副区长", note="长期未签收未办理",
                        values={"measure": "诫勉谈话"})
     say(f"{END}  ⚖ 李副区长：案件 {worst['id']} 问责（诫勉谈话）→ {decided['state_label']}")
-    return _summary(app, timeline, say)
+    summary = _summary(app, timeline, say)
+    from duban.demo_board import open_the_board
+
+    summary["board"] = open_the_board(app, db_url, USERS, clock.now(), say)
+    return summary
 
 
 def _refuse_existing(db_url: str) -> None:
