@@ -58,7 +58,7 @@ def parse_instant(text: str, tz: tzinfo, *, what: str = "--now") -> datetime:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
         raise UsageError(
-            f"{what}: '{text}' is not an ISO date or datetime "
+            f"{what}: '{text[:200]}' is not an ISO date or datetime "
             "(allowed e.g. 2027-05-31, 2027-05-31T09:30, 2027-05-31T09:30+08:00)"
         ) from None
     from duban.engine.deadlines import check_year

@@ -128,14 +128,14 @@ def parse_rule(text: str, tz: tzinfo) -> Rule:
         try:
             day = date.fromisoformat(value)
         except ValueError as exc:
-            raise _bad_rule(text, f"not a valid date ({exc})") from None
+            raise _bad_rule(text, f"not a valid date ({str(exc)[:200]})") from None
         check_year(day.year, f"deadline rule '{text}'")
         return Rule(unit="date", day=day, text=value)
     if _INSTANT.fullmatch(value):
         try:
             instant = datetime.fromisoformat(value)
         except ValueError as exc:
-            raise _bad_rule(text, f"not a valid ISO datetime ({exc})") from None
+            raise _bad_rule(text, f"not a valid ISO datetime ({str(exc)[:200]})") from None
         check_year(instant.year, f"deadline rule '{text}'")
         if instant.tzinfo is None:
             instant = instant.replace(tzinfo=tz)
@@ -154,7 +154,7 @@ def parse_offset(text: str) -> Offset:
         return Offset(unit="min", amount=0, text=value)
     match = _OFFSET.fullmatch(value)
     if not match:
-        raise UsageError(f"offset '{text}' is not understood; allowed: {OFFSET_FORMS}")
+        raise UsageError(f"offset '{text[:200]}' is not understood; allowed: {OFFSET_FORMS}")
     sign, digits, unit = match.groups()
     amount = _amount(text, digits, unit, what="offset")
     signed = -amount if sign == "-" else amount
@@ -282,4 +282,4 @@ def _amount(text: str, digits: str, unit: str, what: str = "deadline rule") -> i
 
 
 def _bad_rule(text: str, reason: str) -> UsageError:
-    return UsageError(f"deadline rule '{text}': {reason}; allowed: {RULE_FORMS}")
+    return UsageError(f"deadline rule '{text[:200]}': {reason}; allowed: {RULE_FORMS}")  # quoted ≤ 200 chars

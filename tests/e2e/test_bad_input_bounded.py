@@ -371,3 +371,10 @@ def test_the_scheduler_lock_follows_symlinks(tmp_path: Path) -> None:
     finally:
         assert first is not None
         first.close()
+
+
+@pytest.mark.parametrize("due", ["2027-05-31T" + "9" * 100_000, "x" * 100_000, "5wd" * 30_000])
+def test_a_huge_rule_is_quoted_short(duban: Duban, due: str) -> None:
+    """A 100,000-character --due: exit 2, the message quotes at most 200 characters of it."""
+    run = refused(duban, *OPEN, "--due", due, actor="wang", code=2, says=("deadline rule",))
+    assert len(run.stderr) < 1000
