@@ -15,8 +15,9 @@ from starlette.concurrency import run_in_threadpool
 
 from duban.errors import ConcurrencyError, DubanError, NotFoundError, UsageError
 from duban.web import cards, query, render, scope
+from duban.web.api_models import NUL
 from duban.web.auth import CSRF_FIELD, Principal, check_form, page_principal, web_of
-from duban.web.errors import PAGE_TITLES, from_duban
+from duban.web.errors import PAGE_TITLES, ApiError, from_duban
 
 router = APIRouter(include_in_schema=False)
 Signed = Annotated[Principal, Depends(page_principal)]
@@ -95,7 +96,7 @@ async def new_case(request: Request, p: Signed) -> Response:
     form = await request.form()
     check_form(p, _one(form, CSRF_FIELD))
     values: dict[str, Any] = {k: _one(form, k) for k in ("workflow", "title", "lead_unit", "due", "milestones", "report")}
-    values["co_units"] = [str(u) for u in form.getlist("co_units") if str(u).strip()]
+    values["co_units"] = [_clean(str(u), "co_units") for u in form.getlist("co_units") if str(u).strip()]
     return await run_in_threadpool(_open, request, p, values)
 
 
@@ -122,7 +123,13 @@ def _milestone(line: str) -> tuple[str, str]:
 
 def _one(form: Any, key: str) -> str:
     value = form.get(key, "")
-    return value.strip() if isinstance(value, str) else ""
+    return _clean(value, key).strip() if isinstance(value, str) else ""
+
+
+def _clean(value: str, key: str) -> str:
+    if NUL in value:
+        raise ApiError(422, "invalid", f"{key}：不能含 NUL 字符", field=key)
+    return value
 
 
 def case_page(request: Request, p: Principal, case: dict[str, Any], *, status: int = 200, message: str = "",
@@ -150,7 +157,7 @@ def show_case(request: Request, case_id: str, p: Signed, done: str = "") -> Resp
 async def fire(request: Request, case_id: str, p: Signed) -> Response:
     form = await request.form()
     check_form(p, _one(form, CSRF_FIELD))
-    fields = {k.removeprefix("field_"): v.strip() for k, v in form.items()
+    fields = {_clean(k.removeprefix("field_"), k): _clean(v, k).strip() for k, v in form.items()
               if k.startswith("field_") and isinstance(v, str) and v.strip()}
     return await run_in_threadpool(_fire, request, p, case_id, _one(form, "trigger"), _one(form, "note"),
                                    _one(form, "version"), fields)

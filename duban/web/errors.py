@@ -93,7 +93,9 @@ def _validation(exc: RequestValidationError) -> ApiError:
         kind = str(err.get("type", ""))
         if kind == "json_invalid":
             loc = []
-        problems.append({"field": ".".join(loc) or "body", "message": _PYDANTIC.get(kind, str(err.get("msg", "")))})
+        message = str(err.get("msg", "")).removeprefix("Value error, ") if kind == "value_error" else \
+            _PYDANTIC.get(kind, str(err.get("msg", "")))
+        problems.append({"field": ".".join(loc) or "body", "message": message})
     first = problems[0] if problems else {"field": "body", "message": "请求无效"}
     return ApiError(422, "invalid", f"{first['field']}：{first['message']}", field=first["field"], problems=problems)
 

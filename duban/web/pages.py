@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from duban.access.service import SignedIn
+from duban.access.service import BAD_CREDENTIALS, SignedIn
 from duban.web import query, render
+from duban.web.api_models import NUL
 from duban.web.auth import (
     COOKIE,
     CSRF_FIELD,
@@ -78,7 +79,9 @@ def login(request: Request, username: Annotated[str, Form(max_length=200)] = "",
     web = web_of(request)
     if not login_token_ok(request, csrf_token):
         return _login_page(request, status=403, message="登录页已过期，请重新输入", name=username, next_path=next)
-    found = web.access.sign_in(username, password, totp or None, via="board")
+    if NUL in username + password + totp:  # nothing a person types; the database could not even look it up
+        return _login_page(request, status=401, message=BAD_CREDENTIALS, next_path=next)
+    found = web.access.sign_in(username, password, totp or None, via="web")
     if not isinstance(found, SignedIn) or found.session is None:
         need_code = found.reason in ("totp_required", "totp_invalid") if not isinstance(found, SignedIn) else False
         message = found.message if not isinstance(found, SignedIn) else "登录失败"
@@ -98,7 +101,7 @@ def logout_form(request: Request, p: Signed) -> Response:
 def logout(request: Request, p: Signed, csrf_token: Annotated[str, Form(alias=CSRF_FIELD)] = "") -> Response:
     check_form(p, csrf_token)
     assert p.sid is not None
-    web_of(request).access.sign_out(p.sid, via="board")
+    web_of(request).access.sign_out(p.sid, via="web")
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE, path="/")
     return response

@@ -17,6 +17,8 @@ from duban.clock import parse_instant
 from duban.errors import UsageError
 from duban.storage.tables import AUDIT
 from duban.web import cards, scope
+from duban.web.api_models import NUL
+from duban.web.errors import ApiError
 
 if TYPE_CHECKING:
     from duban.access.service import User
@@ -37,6 +39,12 @@ class Filters:
     due_before: str | None = None
     q: str | None = None
 
+    def check(self) -> None:
+        """No filter may hold a NUL (nothing a person types; PostgreSQL cannot compare it)."""
+        for name, value in self.__dict__.items():
+            if isinstance(value, str) and NUL in value:
+                raise ApiError(422, "invalid", f"{name}：不能含 NUL 字符", field=name)
+
     def query(self) -> dict[str, str]:
         """The filters as query parameters (for links to the next page and the download)."""
         shown = {k: v for k, v in self.__dict__.items() if v not in (None, "")}
@@ -45,6 +53,7 @@ class Filters:
 
 def cases(app: App, user: User, f: Filters) -> list[dict[str, Any]]:
     """Every case matching the filters that the user may see, in id order."""
+    f.check()
     due_before = parse_instant(f.due_before, app.tz, what="due_before") if f.due_before else None
     if f.level is not None and not 0 <= f.level <= 5:
         raise UsageError(f"level {f.level}: escalation levels are 0 to 5")
