@@ -312,6 +312,14 @@ class App:
         from duban.vocabulary import trigger as named_trigger
 
         trigger = named_trigger(wf, case, trigger)  # `签收` is accept; a name that is neither: exit 4
+        if trigger in ("watch", "unwatch") and who.role == "office":
+            from duban.storage import watches
+
+            if watches.watching(conn, case_id, who.name) == (trigger == "watch"):
+                from duban.errors import RefusedError
+
+                raise RefusedError(f"case {case_id}: 你{'已关注' if trigger == 'watch' else '没有关注'}此事项"
+                                   f"（{'取消关注：unwatch' if trigger == 'watch' else '关注：watch'}）")
         if values and values.get("unit", "").strip() and any(t.reassigns for t in wf.spec.transition_for(trigger)):
             from duban.directory import unit
 
@@ -386,7 +394,28 @@ class App:
             recipient = filters.notice_recipient(conn, unit) if unit is not None else None
             if case_id is not None:
                 filters.case_exists(conn, case_id)
-            return [notice_json(n, self.tz) for n in repo.list_notices(conn, unit=recipient, case_id=case_id)]
+            from duban.receipts import reads
+
+            found = repo.list_notices(conn, unit=recipient, case_id=case_id)
+            receipts = reads(conn, [n["id"] for n in found])  # read status (标为已读), SPEC §13
+            return [{**notice_json(n, self.tz), "read_by": [
+                {"reader": r["reader"], "read_at": r["read_at"].astimezone(self.tz).isoformat()} for r in receipts[n["id"]]]}
+                for n in found]
+
+    def watched(self, user: str) -> list[dict[str, Any]]:
+        """The cases `user` watches (关注), most recently watched first."""
+        from duban.storage import watches
+
+        with self.db.read() as conn:
+            ids = watches.watched_by(conn, user)
+            found = repo.load_cases(conn, ids)
+            return self._case_views(conn, [found[i] for i in ids if i in found])
+
+    def watching(self, case_id: int, user: str) -> bool:
+        from duban.storage import watches
+
+        with self.db.read() as conn:
+            return watches.watching(conn, case_id, user)
 
     # -- timers ------------------------------------------------------------------------
     def tick(self, batch: int = 200, chunk: int = 100) -> TickResult:

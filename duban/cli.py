@@ -268,6 +268,25 @@ def case_fire(case_id: int, trigger: str, note: str, sets: tuple[str, ...], expe
     out(result, as_json, lambda: f"案件 {case_id}：{result['step']['trigger_label']} → {result['state_label']}")
 
 
+@case.command("attach")
+@click.argument("case_id", type=ROW_ID)
+@click.argument("path", metavar="FILE", type=click.Path(exists=True, dir_okay=False, readable=True))
+@json_option
+def case_attach(case_id: int, path: str, as_json: bool) -> None:
+    """Attach FILE (at most 20 MB) to a case as --actor (the office, or a unit of the case)."""
+    import mimetypes
+    from pathlib import Path
+
+    from duban.attachments import add
+
+    s = settings()
+    kind = mimetypes.guess_type(path)[0]
+    with open(path, "rb") as stream:  # read a chunk at a time: refused as soon as it passes 20 MB
+        result = add(s.app, case_id, s.actor, Path(path).name, kind, stream)
+    out(result, as_json, lambda: f"案件 {case_id}：已添加附件 {result['id']}「{result['name']}」"
+                                 f"（{result['size']} 字节，SHA-256 {result['sha256']}）")
+
+
 @case.command("show")
 @click.argument("case_id", type=ROW_ID)
 @click.option("--all", "every_timer", is_flag=True, help="List every timer, those a later step cancelled too.")
@@ -341,9 +360,11 @@ def notice_list(unit: str | None, case_id: int | None, as_json: bool) -> None:
 
     app = settings().app
     rows = with_deliveries(app, app.notices(unit=unit, case_id=case_id))  # adds `deliveries` and the 送达 cell
+    if not wants_json(as_json):  # 已读 cell: who read it (标为已读 on the board), or 未读
+        rows = [{**r, "read": "、".join(x["reader"] for x in r["read_by"]) or "未读"} for r in rows]
     out(rows, as_json, lambda: table(timed(rows), [
         ("id", "编号"), ("created_at", "时间"), ("case_id", "案件"), ("kind", "类型"), ("recipient_label", "发送对象"),
-        ("level_label", "级别"), ("title", "标题"), ("delivery", "送达")]))
+        ("level_label", "级别"), ("title", "标题"), ("delivery", "送达"), ("read", "已读")]))
 
 
 @notice.command("print")

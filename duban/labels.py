@@ -23,6 +23,7 @@ ACTION_LABELS = {
     "recompute": "重算时限", "report_period": "进度报告期满",
     "extension_requested": "申请延期", "extension_approved": "批准延期", "extension_refused": "不予延期",
     "suspended": "挂起", "resumed": "恢复计时",
+    "instructed": "领导批示", "urged": "催办", "watched": "关注", "unwatched": "取消关注", "attached": "添加附件",
     "unit_added": "新增单位", "unit_renamed": "单位更名", "user_added": "新增用户",
 }
 LEVEL_LABELS = {0: "正常", 1: "黄牌预警", 2: "红牌超期", 3: "督办通知", 4: "通报", 5: "问责"}

@@ -124,7 +124,22 @@ def _check_case(app: App, conn: Connection, case_id: int) -> list[str]:
                         f"（被删除或改动）{'' if n == 1 else f' ×{n}'}")
     for (kind, recipient, _, title), _ in (notices - rebuilt.notices).items():
         problems.append(f"案件 {case_id}：通知“{kind}”致 {recipient}（{title}）在通知表中，但没有事件发出它（添加或改动）")
-    return problems
+    return problems + _check_watches(conn, case_id, events)
+
+
+def _check_watches(conn: Connection, case_id: int, events: list[dict[str, Any]]) -> list[str]:
+    """The 关注 rows must be what the case's watch / unwatch events leave."""
+    from duban.storage import watches
+
+    expected: set[str] = set()
+    for e in events:
+        if e["action"] == "watched":
+            expected.add(e["actor"])
+        elif e["action"] == "unwatched":
+            expected.discard(e["actor"])
+    stored = watches.watchers(conn, case_id)
+    return [f"案件 {case_id}：关注记录与事件不符 — {who} {'按事件应在关注，但关注表中没有' if who in expected else '在关注表中，但没有事件关注它'}"
+            for who in sorted(expected ^ stored)]
 
 
 def _check_users(conn: Connection) -> tuple[int, list[str]]:

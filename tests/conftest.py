@@ -20,7 +20,7 @@ from click.testing import CliRunner
 PG_ADMIN_URL = os.environ.get("DUBAN_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 COUNTED_TABLES = ("cases", "case_units", "timers", "audit_events", "notices", "users", "units", "unit_names",
                   "workflow_versions", "credentials", "sign_in_failures", "sessions", "api_tokens", "checkpoints",
-                  "audit_exports")
+                  "audit_exports", "attachments", "watches", "notice_reads")
 
 
 @pytest.fixture

@@ -156,3 +156,4 @@ class Outcome:
     units_changed: bool = False  # the lead unit changed (改派): storage rewrites case_units
     notices: list[Notice] = field(default_factory=list)
     fired: list[str] = field(default_factory=list)  # human-readable lines for `tick`
+    watch: bool | None = None  # 关注 (True) or 取消关注 (False) by the event's actor; the case row stays as it is

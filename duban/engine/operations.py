@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from duban.engine.case_notes import LABELS as CASE_NOTE_LABELS
 from duban.engine.deadlines import compute_deadline, parse_rule, working_days_elapsed
 from duban.engine.model import RUNNING, Case, DeadlineState, Event, Outcome
 from duban.engine.schedules import is_schedule
@@ -23,9 +24,10 @@ from duban.errors import GuardRejectedError, PermissionDeniedError, RefusedError
 if TYPE_CHECKING:
     from duban.engine.service import Actor, Engine
 
+# Every workflow-independent trigger's label, these and the case notes' (领导批示, 催办, 关注).
 LABELS = {
     "request_extension": "申请延期", "approve_extension": "批准延期", "refuse_extension": "不予延期",
-    "suspend": "挂起", "resume": "恢复计时",
+    "suspend": "挂起", "resume": "恢复计时", **CASE_NOTE_LABELS,
 }
 ROLES = {
     "request_extension": ("unit",), "approve_extension": ("office",), "refuse_extension": ("office",),

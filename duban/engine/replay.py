@@ -14,13 +14,16 @@ from datetime import datetime
 from typing import Any
 
 from duban.engine.audit import ORIGIN_KEYS
+from duban.engine.case_notes import CASE_NOTES
 from duban.engine.model import Case, Outcome
 from duban.engine.service import SHARED_OPERATIONS, Actor, DueTimer, Engine
 from duban.engine.workflow import Workflow
 
 # Events that need no step of their own: a recompute is already reflected because the replay
 # computes with today's calendar.
-_SKIPPED = ("recompute", "notice_sent", "notice_failed")  # deliveries (SPEC §14) tell people; they change no case
+# Deliveries (SPEC §14) tell people and an attachment adds a file (checked against its own
+# event on download): neither changes the case.
+_SKIPPED = ("recompute", "notice_sent", "notice_failed", "attached")
 UNIT_RENAMED = "unit_renamed"  # the directory renamed one of the case's units (duban.storage.units)
 
 
@@ -64,7 +67,7 @@ def replay(engine: Engine, wf: Workflow, events: Iterable[Mapping[str, Any]], ob
             # the actor's unit is not in the event; the lead unit passes the unit check, which
             # the original step already passed
             actor = Actor(e["actor"], e["role"], case.lead_unit)
-            values = {k: str(v) for k, v in e["data"].items() if k not in ORIGIN_KEYS} if e["trigger"] not in SHARED_OPERATIONS else (
+            values = {k: str(v) for k, v in e["data"].items() if k not in ORIGIN_KEYS} if e["trigger"] not in (*SHARED_OPERATIONS, *CASE_NOTES) else (
                 {"until": e["data"]["until"]} if e["action"] == "extension_requested" else {}
             )
             step = engine.fire(wf, case, e["trigger"], actor=actor, note=e["note"], values=values, now=e["at"])

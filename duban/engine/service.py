@@ -186,6 +186,12 @@ class Engine:
         if actor.role not in HUMAN_ROLES:
             raise PermissionDeniedError(f"'{actor.name}' is not a person: only the scheduler acts as system")
         assert case.id is not None
+        from duban.engine.case_notes import CASE_NOTES
+
+        if trigger in CASE_NOTES:  # before the closed check: a closed case may still be watched
+            from duban.engine.case_notes import run_case_note
+
+            return run_case_note(case, trigger, actor, note, values, now)
         if case.closed_at is not None:
             raise TransitionNotAllowedError(case.id, trigger, case.state, [])
         if trigger in SHARED_OPERATIONS:

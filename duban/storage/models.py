@@ -298,5 +298,38 @@ class ApiTokenRow(SQLModel, table=True):
     last_used_at: datetime | None = None
 
 
+class AttachmentRow(SQLModel, table=True):
+    """An attachment's bytes, by id (a file name never becomes a path); SHA-256 also in its audit event."""
+
+    __tablename__ = "attachments"
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    name: str
+    content_type: str
+    size: int
+    sha256: str
+    content: bytes
+    added_by: str
+    added_at: datetime
+
+
+class WatchRow(SQLModel, table=True):
+    """关注: an office user watching a case."""
+
+    __tablename__ = "watches"
+    case_id: int = Field(foreign_key="cases.id", primary_key=True, sa_column_kwargs={"autoincrement": False})
+    user_name: str = Field(primary_key=True)
+    since: datetime
+
+
+class NoticeReadRow(SQLModel, table=True):
+    """A read receipt: who read a notice and when (标为已读)."""
+
+    __tablename__ = "notice_reads"
+    notice_id: int = Field(foreign_key="notices.id", primary_key=True, sa_column_kwargs={"autoincrement": False})
+    reader: str = Field(primary_key=True)
+    read_at: datetime
+
+
 # Tables declared in their own modules join the same metadata (alembic compares all of it).
 import duban.storage.scheduler_tables  # noqa: E402, F401

@@ -263,8 +263,12 @@ def commit_outcome(conn: Connection, out: Outcome, now: datetime, batch: Batch |
             [{"case_id": case.id, "unit": u, "is_lead": u == case.lead_unit} for u in case.units()],
         )
         vars(case)[_STORED] = (case.version, _snapshot(values))
-    elif out.events or out.arm or out.cancel or out.units_changed:
-        _update_case(conn, case, now)
+    elif (out.events and out.watch is None) or out.arm or out.cancel or out.units_changed:
+        _update_case(conn, case, now)  # a watch leaves the case (and so its version, an open form) as it is
+    if out.watch is not None:
+        from duban.storage import watches
+
+        watches.apply(conn, case.id, out.events[0].actor, out.watch, now)
     if out.units_changed:
         conn.execute(delete(CASE_UNITS).where(CASE_UNITS.c.case_id == case.id))
         conn.execute(

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Index,
     Integer,
     Interval,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -338,6 +339,38 @@ API_TOKENS = Table(
     Index("ux_api_tokens_token_hash", "token_hash", unique=True),
 )
 
+# Attachments (SPEC §13): the bytes live here, by id; the name is only shown, never a path.
+# Their SHA-256 is also in the audit event that added them, which a download checks.
+ATTACHMENTS = Table(
+    "attachments", METADATA,
+    Column("id", Integer, primary_key=True),
+    _required("case_id", Integer, ForeignKey("cases.id"), index=True),
+    _required("name", String),  # the display name, sanitised (duban.attachments)
+    _required("content_type", String),
+    _required("size", Integer),
+    _required("sha256", String),
+    _required("content", LargeBinary),
+    _required("added_by", String),
+    _required("added_at", UTCDateTime()),
+)
+
+# 关注 (SPEC §13): which office user watches which case; rebuilt from the audit events by
+# `audit verify --state`.
+WATCHES = Table(
+    "watches", METADATA,
+    Column("case_id", Integer, ForeignKey("cases.id"), primary_key=True, autoincrement=False),
+    Column("user_name", String, primary_key=True),
+    _required("since", UTCDateTime()),
+)
+
+# Read receipts (标为已读): who read a notice, and when.
+NOTICE_READS = Table(
+    "notice_reads", METADATA,
+    Column("notice_id", Integer, ForeignKey("notices.id"), primary_key=True, autoincrement=False),
+    Column("reader", String, primary_key=True),
+    _required("read_at", UTCDateTime()),
+)
+
 
 def table(model: Any) -> Table:
     """The Core table of a SQLModel class (typed, for the repository)."""
@@ -348,7 +381,8 @@ def table(model: Any) -> Table:
 
 _MODELS = ("CaseRow", "CaseUnitRow", "TimerRow", "AuditEventRow", "CheckpointRow", "AuditExportRow", "NoticeRow", "UserRow", "UnitRow", "UnitNameRow", "CalendarDayRow",
            "CalendarYearRow", "WorkflowVersionRow", "DeliveryRow", "DeliveryAttemptRow", "NoticeNumberRow",
-           "CredentialRow", "SignInFailureRow", "SessionRow", "ApiTokenRow")
+           "CredentialRow", "SignInFailureRow", "SessionRow", "ApiTokenRow", "AttachmentRow", "WatchRow",
+           "NoticeReadRow")
 
 
 def __getattr__(name: str) -> Any:

@@ -8,7 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import JSON, Boolean, Column, Date, Float, Integer, Interval, String, Table
+from sqlalchemy import JSON, Boolean, Column, Date, Float, Integer, Interval, LargeBinary, String, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.schema import CreateIndex, CreateTable
@@ -24,6 +24,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 SAMPLES: list[tuple[type, Any]] = [  # a value for each column type (the first that matches)
     (tables.UTCDateTime, datetime(2026, 11, 2, 9, 30, tzinfo=SHANGHAI)), (JSON, {"k": ["区财政局", 1]}),
     (Boolean, True), (Integer, 7), (Float, 1.5), (Date, date(2026, 10, 1)), (String, "区发改局"),
+    (LargeBinary, b"\x00%PDF"),
 ]
 
 
