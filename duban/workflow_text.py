@@ -80,7 +80,7 @@ def case_text(c: dict[str, Any], *, every_timer: bool = False) -> str:
             ("label", "时限"), ("rule", "规则"), ("due_at", "到期"), ("status_label", "状态"), ("missed", "已超期")]))]
     timers = c["timers"] if every_timer else [t for t in c["timers"] if t["status"] != "cancelled"]
     if timers:
-        lines += ["", "计时器:" if every_timer or len(timers) == len(c["timers"]) else "计时器（已取消的见 --all）:",
+        lines += ["", "计时器:" if every_timer or len(timers) == len(c["timers"]) else "计时器（--all 列出全部）:",
                   table(timed(timers), _with_approximate(timers, [
                       ("label", "计时器"), ("due_at", "触发时间"), ("status_label", "状态")]))]
     if c.get("accountability"):
