@@ -132,11 +132,12 @@ def events(request: Request, case_id: str, p: Caller) -> list[dict[str, Any]]:
     return app.history(number)
 
 
-@router.get("/notices", summary="我的通知")
-def notices(request: Request, p: Caller) -> list[dict[str, Any]]:
+@router.get("/notices", summary="我的通知（unread=true：只列未读的）")
+def notices(request: Request, p: Caller, unread: bool = False) -> list[dict[str, Any]]:
     from duban.web.pages import my_notices
 
-    return my_notices(web_of(request).app, p.user)
+    found = my_notices(web_of(request).app, p.user)
+    return [n for n in found if not n["read"]] if unread else found
 
 
 @router.get("/reports/units", summary="各单位办理情况（SPEC §10）")

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from duban import attachments
 from duban.errors import ConcurrencyError, DubanError, NotFoundError, UsageError
 from duban.web import cards, query, render, scope
 from duban.web.api_models import NUL
@@ -139,7 +140,23 @@ def case_page(request: Request, p: Principal, case: dict[str, Any], *, status: i
     return render.page(request, "case.html", p, status=status, nav="cases", case=case, deadlines=shown,
                        card=cards.case_card(case, shown), actions=scope.actions(app, p.user, case),
                        history=app.history(case["id"]), notices=app.notices(case_id=case["id"]),
-                       message=message, stale=stale, done=done)
+                       message=message, stale=stale, done=done, notes=_case_notes(app, p, case),
+                       attachments=attachments.listing(app, case["id"]),
+                       may_attach=p.user.role in attachments.ROLES and case["closed_at"] is None)
+
+
+def _case_notes(app: Any, p: Principal, case: dict[str, Any]) -> list[tuple[str, str]]:
+    """The operations that move no state this user may use here: (trigger, label) —
+    领导批示 for a leader, 催办 and 关注 / 取消关注 for the office."""
+    from duban.engine.case_notes import LABELS
+
+    open_case = case["closed_at"] is None
+    if p.user.role == "leader" and open_case:
+        return [("instruct", LABELS["instruct"])]
+    if p.user.role != "office":
+        return []
+    watch = "unwatch" if app.watching(case["id"], p.user.name) else "watch"
+    return ([("urge", LABELS["urge"])] if open_case else []) + [(watch, LABELS[watch])]
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
@@ -149,7 +166,7 @@ def show_case(request: Request, case_id: str, p: Signed, done: str = "") -> Resp
 
     app = web_of(request).app
     case = scope.visible(app, p.user, case_id_of(case_id))
-    label = trigger_label(scope.workflow_of(app, case["id"]), done[:100]) if done else ""
+    label = "上传附件" if done == "attached" else trigger_label(scope.workflow_of(app, case["id"]), done[:100]) if done else ""
     return case_page(request, p, case, done=label)
 
 

@@ -78,6 +78,8 @@ def from_duban(exc: e.DubanError) -> ApiError:
         return ApiError(409, "refused", text, allowed=[])
     if isinstance(exc, e.ConcurrencyError):
         return ApiError(409, "conflict", text)
+    if isinstance(exc, e.IntegrityError):  # a stored file or row does not match its audit event
+        return ApiError(409, "integrity", text)
     if isinstance(exc, e.UsageError):
         return ApiError(422, "invalid", text, field=field_of(text))
     if isinstance(exc, e.DefinitionError):

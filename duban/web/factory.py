@@ -8,6 +8,7 @@ have none. The OpenAPI document is served at /api/v1/openapi.json.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 1 * 1024 * 1024  # a JSON body or a form: far more than any case needs
+# An attachment's upload: the 20 MB file (duban.attachments refuses the file past that) and its form.
+ATTACHMENT_BODY = 20 * 1024 * 1024 + 64 * 1024
+_ATTACHING = re.compile(r"^(/api/v1)?/cases/[0-9]+/attachments$")
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,7 @@ class Web:
 
 
 def create_app(app: App, access: Access, *, secure_cookies: bool = True) -> FastAPI:
-    from duban.web import api, board, case_pages, pages
+    from duban.web import api, api_reviews, board, case_ops, case_pages, pages, review_pages
 
     web = FastAPI(title="duban 督办 API", version="1", docs_url=None, redoc_url=None,
                   openapi_url="/api/v1/openapi.json",
@@ -44,9 +48,13 @@ def create_app(app: App, access: Access, *, secure_cookies: bool = True) -> Fast
     web.state.web = Web(app, access, secure_cookies)
     errors.install(web)
     web.include_router(api.router, prefix="/api/v1")
+    web.include_router(case_ops.api, prefix="/api/v1")
+    web.include_router(case_ops.pages)
+    web.include_router(api_reviews.router, prefix="/api/v1")
     web.include_router(pages.router)
     web.include_router(case_pages.router)
     web.include_router(board.router)
+    web.include_router(review_pages.router)
     web.mount("/static", StaticFiles(directory=STATIC), name="static")
     web.add_middleware(BodyLimit)
     return web
@@ -63,9 +71,10 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.inner(scope, receive, send)
             return
+        limit = ATTACHMENT_BODY if _ATTACHING.match(scope.get("path", "")) else MAX_BODY
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
-            await _too_large(scope, receive, send)
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await _too_large(scope, receive, send, limit)
             return
         seen = 0
 
@@ -73,22 +82,22 @@ class BodyLimit:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > MAX_BODY:
+            if seen > limit:
                 raise _TooLarge
             return message
 
         try:
             await self.inner(scope, counted, send)
         except _TooLarge:
-            await _too_large(scope, receive, send)
+            await _too_large(scope, receive, send, limit)
 
 
 class _TooLarge(Exception):
     pass
 
 
-async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
+async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int = MAX_BODY) -> None:
     from fastapi.responses import JSONResponse
 
-    response = JSONResponse({"error": "too_large", "message": f"请求体超过 {MAX_BODY // 1024} KB 的上限"}, 413)
+    response = JSONResponse({"error": "too_large", "message": f"请求体超过 {limit // 1024} KB 的上限"}, 413)
     await response(scope, receive, send)

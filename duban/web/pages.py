@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 
 router = APIRouter(include_in_schema=False)
 Signed = Annotated[Principal, Depends(page_principal)]
-TABS = {"todo": "待办", "done": "已办", "co": "协办"}
+TABS = {"todo": "待办", "done": "已办", "co": "协办", "watched": "关注"}
+_TAB_ROLES = {"co": "unit", "watched": "office"}  # 协办 for units, 关注 for the office
 
 
 def safe_next(target: str | None) -> str:
@@ -46,8 +47,11 @@ def safe_next(target: str | None) -> str:
 
 def my_notices(app: App, user: User) -> list[dict[str, Any]]:
     """The notices to the user's unit, or to the user's role; newest first."""
-    recipient = user.unit if user.role == "unit" and user.unit else user.role
-    return list(reversed(app.notices(unit=recipient)))
+    from duban.receipts import recipient_of
+
+    found = reversed(app.notices(unit=recipient_of(user.role, user.unit)))
+    # `read`: whether this user marked it read (标为已读); `read_by` lists every receipt
+    return [{**n, "read": any(r["reader"] == user.name for r in n["read_by"])} for n in found]
 
 
 def _login_page(request: Request, *, status: int = 200, message: str = "", name: str = "", totp: bool = False,
@@ -110,10 +114,10 @@ def logout(request: Request, p: Signed, csrf_token: Annotated[str, Form(alias=CS
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, p: Signed, tab: str = "todo") -> Response:
     app = web_of(request).app
-    if tab not in TABS or (tab == "co" and p.user.role != "unit"):
+    if tab not in TABS or _TAB_ROLES.get(tab, p.user.role) != p.user.role:
         raise ApiError(404, "not_found", f"没有“{tab[:20]}”这个标签页")
-    lines = {"todo": query.todo, "done": query.done, "co": query.co_handled}[tab](app, p.user)
-    tabs = {k: v for k, v in TABS.items() if k != "co" or p.user.role == "unit"}
+    lines = {"todo": query.todo, "done": query.done, "co": query.co_handled, "watched": query.watched}[tab](app, p.user)
+    tabs = {k: v for k, v in TABS.items() if _TAB_ROLES.get(k, p.user.role) == p.user.role}
     return render.page(request, "todo.html", p, nav="todo", tab=tab, tabs=tabs, lines=lines)
 
 

@@ -123,6 +123,11 @@ def co_handled(app: App, user: User) -> list[Line]:
     return lines(app, user, found, todo=False)
 
 
+def watched(app: App, user: User) -> list[Line]:
+    """关注: the cases the office user watches, most recently watched first."""
+    return lines(app, user, app.watched(user.name), todo=False) if user.role == "office" else []
+
+
 def working_calendar(app: App) -> WorkingCalendar:
     with app.db.read() as conn:
         return app.engine(conn).calendar

@@ -53,7 +53,7 @@ def _notices_count(request: Request, principal: Principal | None) -> int:
     from duban.web.auth import web_of
     from duban.web.pages import my_notices
 
-    return len(my_notices(web_of(request).app, principal.user))
+    return sum(not n["read"] for n in my_notices(web_of(request).app, principal.user))  # 未读
 
 
 def error_page(request: Request, status: int, title: str, message: str) -> HTMLResponse:
