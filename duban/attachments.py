@@ -94,8 +94,10 @@ def fetch(app: App, case_id: int, aid: int) -> tuple[dict[str, Any], bytes]:
                            .where(ATTACHMENTS.c.id == aid, ATTACHMENTS.c.case_id == case_id)).first()
         if row is None:
             raise NotFoundError(f"case {case_id} has no attachment {aid}")
-        added = next((e for e in audit_log.iterate(conn, case_id=case_id)
-                      if e["action"] == "attached" and e["data"].get("attachment") == aid), None)
+        # read to the end (a case has few events): an abandoned stream would hold its cursor open
+        found = [e for e in audit_log.iterate(conn, case_id=case_id)
+                 if e["action"] == "attached" and e["data"].get("attachment") == aid]
+        added = found[0] if found else None
     content = bytes(row.content)
     actual = hashlib.sha256(content).hexdigest()
     if added is None or added["data"].get("sha256") != actual or row.sha256 != actual:

@@ -82,13 +82,13 @@ def read_notice(request: Request, notice_id: str, p: Caller) -> dict[str, Any]:
 
 @pages.post("/cases/{case_id}/attachments")
 async def upload_page(request: Request, case_id: str, p: Signed) -> Response:
-    form = await request.form()
-    token = form.get(CSRF_FIELD)
-    check_form(p, token if isinstance(token, str) else "")
-    file = form.get("file")
-    if not hasattr(file, "file"):
-        raise ApiError(422, "invalid", "请选择要上传的文件", field="file")
-    return await run_in_threadpool(_upload, request, p, case_id, file)
+    async with request.form() as form:  # closes the spooled upload however this ends
+        token = form.get(CSRF_FIELD)
+        check_form(p, token if isinstance(token, str) else "")
+        file = form.get("file")
+        if not hasattr(file, "file"):
+            raise ApiError(422, "invalid", "请选择要上传的文件", field="file")
+        return await run_in_threadpool(_upload, request, p, case_id, file)
 
 
 def _upload(request: Request, p: Principal, case_id: str, file: Any) -> Response:
