@@ -81,3 +81,14 @@ def test_the_upload_form_on_the_case_page(office: Office) -> None:
     r = c.post(f"{path}/attachments", data={"csrf_token": "wrong"}, files={"file": ("x.txt", b"x")})
     assert r.status_code == 403
     assert row_counts(office.url) == before
+
+
+def test_on_postgresql_a_file_round_trips_and_a_refusal_stores_nothing(pg_office: Office) -> None:
+    r = upload(pg_office, "fgj", "报告.pdf", b"%PDF-1.7 bytes")
+    assert r.status_code == 201, r.text  # type: ignore[attr-defined]
+    got = pg_office.client().get(f"/api/v1/cases/{pg_office.case_id}/attachments/{r.json()['id']}",  # type: ignore[attr-defined]
+                                 headers=pg_office.token("wang"))
+    assert got.status_code == 200 and got.content == b"%PDF-1.7 bytes"
+    before = row_counts(pg_office.url)
+    assert upload(pg_office, "zhao", "x.pdf", b"x").status_code == 403  # type: ignore[attr-defined]
+    assert row_counts(pg_office.url) == before
