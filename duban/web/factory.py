@@ -40,7 +40,7 @@ class Web:
 
 
 def create_app(app: App, access: Access, *, secure_cookies: bool = True) -> FastAPI:
-    from duban.web import api, api_reviews, board, case_ops, case_pages, pages, review_pages
+    from duban.web import api, api_reviews, board, case_ops, case_pages, notice_print, pages, review_pages
 
     web = FastAPI(title="duban 督办 API", version="1", docs_url=None, redoc_url=None,
                   openapi_url="/api/v1/openapi.json",
@@ -53,6 +53,7 @@ def create_app(app: App, access: Access, *, secure_cookies: bool = True) -> Fast
     web.include_router(api_reviews.router, prefix="/api/v1")
     web.include_router(pages.router)
     web.include_router(case_pages.router)
+    web.include_router(notice_print.router)
     web.include_router(board.router)
     web.include_router(review_pages.router)
     web.mount("/static", StaticFiles(directory=STATIC), name="static")
