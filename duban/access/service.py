@@ -203,9 +203,14 @@ class Access:
     def token_user(self, token: str) -> User | None:
         """The user a bearer token acts as, or None (unknown, revoked, expired, user disabled)."""
         now = self.app.clock.now()
-        with self.app.db.write() as conn:
-            user = tokens.holder(conn, token, now)
-        return User.of(user) if user else None
+        with self.app.db.read() as conn:  # a read: the common call writes nothing (`tokens.LAST_USE_STEP`)
+            found = tokens.lookup(conn, token, now)
+        if found is None:
+            return None
+        if found.stale_use:
+            with self.app.db.write() as conn:
+                tokens.mark_used(conn, found.token_id, now)
+        return User.of(found.user)
 
     # -- inside ----------------------------------------------------------------------------
     def _sign_in(self, name: str, password: str, code: str | None, via: str, *, session: bool) -> SignedIn | Refusal:

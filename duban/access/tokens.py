@@ -93,9 +93,20 @@ def revoke(conn: Connection, number: int, now: datetime) -> dict[str, Any]:
     return dict(row._mapping)
 
 
-def holder(conn: Connection, token: str, now: datetime) -> dict[str, Any] | None:
-    """The user a bearer token acts as, or None (unknown, revoked, expired, user disabled).
-    Marks the token used."""
+# Last use is kept to the minute: every API call reads its token, and writing the row on each
+# one would make every read a write transaction (on SQLite, one writer at a time for all of them).
+LAST_USE_STEP = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Holder:
+    user: dict[str, Any]
+    token_id: int
+    stale_use: bool  # last_used_at is older than LAST_USE_STEP: `mark_used` it
+
+
+def lookup(conn: Connection, token: str, now: datetime) -> Holder | None:
+    """Who a bearer token acts as, or None (unknown, revoked, expired, user disabled); reads only."""
     if not token.startswith(PREFIX):
         return None
     row = conn.execute(select(API_TOKENS).where(API_TOKENS.c.token_hash == digest(token))).first()
@@ -104,5 +115,19 @@ def holder(conn: Connection, token: str, now: datetime) -> dict[str, Any] | None
     user = conn.execute(select(USERS).where(USERS.c.name == row.user_name)).first()
     if user is None or status(dict(row._mapping), now, user.disabled_at is not None) != "active":
         return None
-    conn.execute(update(API_TOKENS).where(API_TOKENS.c.id == row.id).values(last_used_at=now))
-    return dict(user._mapping)
+    stale = row.last_used_at is None or abs(now - row.last_used_at) >= LAST_USE_STEP
+    return Holder(dict(user._mapping), row.id, stale)
+
+
+def mark_used(conn: Connection, token_id: int, now: datetime) -> None:
+    conn.execute(update(API_TOKENS).where(API_TOKENS.c.id == token_id).values(last_used_at=now))
+
+
+def holder(conn: Connection, token: str, now: datetime) -> dict[str, Any] | None:
+    """`lookup`, and mark the token used (on a write connection)."""
+    found = lookup(conn, token, now)
+    if found is None:
+        return None
+    if found.stale_use:
+        mark_used(conn, found.token_id, now)
+    return found.user

@@ -119,6 +119,25 @@ def test_last_use_is_recorded(o: Office) -> None:
     assert o.access.tokens()[0]["last_used_at"] == "2027-03-01T10:00:00+08:00"
 
 
+
+def test_last_use_is_kept_to_the_minute_so_a_call_is_a_read(o: Office) -> None:
+    """Every API call checks its token: writing the row each time would make every read a
+    write transaction (one writer at a time on SQLite)."""
+    token = o.access.create_token("fgj")["token"]
+    o.access.token_user(token)
+    first = o.access.tokens()[0]["last_used_at"]
+    o.clock.advance(seconds=59)
+    with o.app.db.read() as conn:
+        before = conn.execute(select(API_TOKENS.c.last_used_at)).scalar_one()
+    assert o.access.token_user(token) == FGJ
+    assert o.access.tokens()[0]["last_used_at"] == first
+    with o.app.db.read() as conn:
+        assert conn.execute(select(API_TOKENS.c.last_used_at)).scalar_one() == before
+    o.clock.advance(seconds=1)
+    o.access.token_user(token)
+    assert o.access.tokens()[0]["last_used_at"] != first
+
+
 def test_tokens_on_postgresql_too(any_db_url: str) -> None:
     o = office(any_db_url)
     try:
