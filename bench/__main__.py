@@ -5,7 +5,7 @@ interpreter, doing the same work) and reported as a ratio, so it holds on a nois
 Never run by the tests as a timed assert (one smoke test runs `--quick --scale` tiny).
 
 Sections: transition (SQLite, PostgreSQL), sweep, audit (CSV/JSONL export, verify), notify (delivery),
-startup, memory. Prints a table and writes JSON (``--out``).
+startup, memory, http (a `duban serve` process vs in-process, 16 clients). Prints a table and writes JSON (``--out``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-SECTIONS = ("transition", "transition_postgres", "sweep", "audit", "startup", "memory", "notify")
+SECTIONS = ("transition", "transition_postgres", "sweep", "audit", "startup", "memory", "notify", "http")
 
 
 def sizes(quick: bool, scale: float) -> dict[str, Any]:
@@ -31,10 +31,10 @@ def sizes(quick: bool, scale: float) -> dict[str, Any]:
     if quick:
         return {"transition": s(300), "transition_postgres": s(200), "sweep_due": s(1000, 20),
                 "sweep_pending": [s(10_000, 200), s(100_000, 2000)], "audit": s(50_000, 1000), "startup_runs": 3,
-                "memory": s(2000), "notify": s(500)}
+                "memory": s(2000), "notify": s(500), "http_reads": s(2000, 48), "http_fires": s(400, 32)}
     return {"transition": s(3000), "transition_postgres": s(1000), "sweep_due": s(10_000, 20),
             "sweep_pending": [s(100_000, 200), s(1_000_000, 2000)], "audit": s(1_000_000, 1000), "startup_runs": 7,
-            "memory": s(10_000), "notify": s(2000)}
+            "memory": s(10_000), "notify": s(2000), "http_reads": s(10_000, 48), "http_fires": s(2000, 32)}
 
 
 def machine() -> dict[str, Any]:
@@ -55,6 +55,7 @@ def machine() -> dict[str, Any]:
 
 def runners(n: dict[str, Any]) -> dict[str, Callable[[], dict[str, Any]]]:
     from bench.audit import bench_audit
+    from bench.http import bench_http
     from bench.memory import bench_memory
     from bench.notify import bench_notify
     from bench.startup import bench_startup
@@ -69,6 +70,7 @@ def runners(n: dict[str, Any]) -> dict[str, Callable[[], dict[str, Any]]]:
         "startup": lambda: bench_startup(n["startup_runs"]),
         "memory": lambda: bench_memory(n["memory"]),
         "notify": lambda: bench_notify(n["notify"]),
+        "http": lambda: bench_http(n["http_reads"], n["http_fires"]),
     }
 
 
@@ -106,6 +108,14 @@ def table(results: dict[str, Any]) -> str:
     if d:
         lines.append(f"| delivery, {d['deliveries']:,} webhook notices, every attempt recorded | {d['duban_per_s']:,}/s | "
                      f"bare httpx posts {d['bare_posts_per_s']:,}/s | {d['ratio']:.2f} | ≥ 500/s |")
+    h = results.get("http", {})
+    for what, label, local in (("read", "case read `GET /api/v1/cases/{id}`", "App.show"),
+                               ("fire", "trigger `POST …/fire`", "App.transition")):
+        if what in h:
+            r = h[what]
+            lines.append(f"| HTTP {label}, {h['clients']} clients | {r['http_per_s']:,}/s, p50 {r['p50_ms']} ms, "
+                         f"p99 {r['p99_ms']} ms (×{r['p99_over_p50']}) | in-process {local} {r['in_process_per_s']:,}/s "
+                         f"| {r['ratio']:.2f} | ≥ 0.50, p99 ≤ 5 × p50 |")
     m = results.get("memory", {})
     if m:
         lines.append(f"| memory per open case ({m['cases']:,} cases) | {m['duban_bytes_per_case']:,} B | "

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SECTIONS = ("transition", "transition_postgres", "sweep", "audit", "startup", "memory")
+SECTIONS = ("transition", "transition_postgres", "sweep", "audit", "startup", "memory", "http")
 ROOT = Path(__file__).resolve().parents[2]
 
 
