@@ -88,7 +88,11 @@ def test_audit_page_shows_the_chain_and_the_latest_checkpoint(office: Office, tm
     c = office.signed_in("zhao")  # an inspector reads the audit page
     page = c.get("/audit")
     assert page.status_code == 200
-    assert "审计链完整" in page.text and "尚未签署检查点" in page.text
+    assert "尚未签署检查点" in page.text and 'href="/audit?verify=1"' in page.text
+    assert "审计链完整" not in page.text  # the whole chain is recomputed only when asked
+    count, head, _ = office.app.verify(1)
+    assert f"共 {count} 条事件" in page.text and str(head) in page.text
+    assert "审计链完整" in c.get("/audit?verify=1").text
     from duban import checkpointing, keys
 
     _, _, key = keys.generate(tmp_path / "office.key")
@@ -111,6 +115,18 @@ def test_audit_export_zip_holds_the_export_and_its_manifest(office: Office, fmt:
     if fmt == "jsonl":
         lines = z.read("audit.jsonl").decode().splitlines()
         assert len(lines) == manifest["rows"] and all(json.loads(x)["case_id"] == office.case_id for x in lines)
+
+
+def test_an_edited_event_shows_on_the_audit_page(office: Office) -> None:
+    from sqlalchemy import update
+
+    from duban.storage.tables import AUDIT
+
+    c = office.signed_in("wang")
+    with office.app.db.write() as conn:
+        conn.execute(update(AUDIT).where(AUDIT.c.seq == 2).values(note="改过"))
+    page = c.get("/audit?verify=1")
+    assert page.status_code == 200 and "审计链校验失败：第 2 条事件不符" in page.text
 
 
 def test_audit_export_from_the_board_page(office: Office) -> None:
