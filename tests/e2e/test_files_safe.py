@@ -141,8 +141,8 @@ class TestReports:
         assert [r["牵头单位"] for r in units] == ["'" + UNIT]
         assert units[0]["案件数"] == "1"  # numbers untouched
         brief = hostile.ok("report", "accountability", "--case", "1", "--format", "csv", now="2026-04-01T09:00").stdout
-        blocks = brief.removeprefix("\ufeff").split("\r\n\r\n")
-        cases = list(csv.DictReader(io.StringIO(blocks[0].split("\r\n", 1)[1], newline="")))
+        blocks = brief.removeprefix("\ufeff").replace("\r\n", "\n").split("\n\n")  # 【section】 blocks
+        cases = list(csv.DictReader(io.StringIO(blocks[0].split("\n", 1)[1], newline="")))
         assert (cases[0]["标题"], cases[0]["牵头单位"], cases[0]["办结时间"]) == ("'" + TITLE, "'" + UNIT, "-")
 
     def test_report_xlsx_has_no_formula(self, hostile: Duban, tmp_path: Path) -> None:
