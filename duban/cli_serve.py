@@ -66,7 +66,7 @@ def _check_database(app: App) -> None:
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (behind a proxy: 127.0.0.1).")
-@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True, help="Port to listen on.")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Server processes (sessions are in the database, so any process serves any user).")
 @click.option("--insecure-cookies", is_flag=True,
