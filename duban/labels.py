@@ -19,7 +19,7 @@ ROLE_LABELS = {
 # The audit actions (SPEC §7): `fire` is a person's (or the scheduler's) trigger, the rest
 # are steps duban records by itself.
 ACTION_LABELS = {
-    "open": "交办", "fire": "操作", "escalate": "升级督办", "overtaken": "已越级（不发通知）",
+    "open": "交办", "fire": "操作", "escalate": "升级督办", "overtaken": "越级记录",
     "recompute": "重算时限", "report_period": "进度报告期满",
     "extension_requested": "申请延期", "extension_approved": "批准延期", "extension_refused": "不予延期",
     "suspended": "挂起", "resumed": "恢复计时",

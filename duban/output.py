@@ -48,7 +48,7 @@ def timed(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 def table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> str:
     """Render rows as an aligned text table; columns are (key, header)."""
     if not rows:
-        return "(none)"
+        return "（无）"
     cells = [[cell(r.get(k)) for k, _ in columns] for r in rows]
     widths = [max(width(h), *(width(c[i]) for c in cells)) for i, (_, h) in enumerate(columns)]
     lines = ["  ".join(pad(h, w) for (_, h), w in zip(columns, widths, strict=True)).rstrip()]

@@ -175,6 +175,10 @@ class TestCommands:
         step_json = duban.ok("case", "fire", "1", "report", "--json", now="2026-03-03T10:00", actor="fgj").json["step"]
         assert (step_json["trigger"], step_json["trigger_label"], step_json["state"]) == ("report", "报告办理情况", "reported")
 
+    def test_an_empty_list_says_so_in_chinese(self, duban: Duban) -> None:
+        """`notice list` with nothing sent prints （无）, not an English placeholder."""
+        assert duban.ok("notice", "list").stdout.strip() == "（无）"
+
     def test_user_list_names_roles_in_chinese(self, duban: Duban) -> None:
         """`user list` shows 督查室 / 承办单位 / 分管领导 / 纪检监察; `--json` keeps office, unit …"""
         text = duban.ok("user", "list").stdout
