@@ -22,7 +22,7 @@ from typing import Any
 
 from duban.cells import defused
 from duban.output import width
-from duban.reports import Report, lookup
+from duban.reports import Report, Section, lookup
 
 DATE_FORMAT = "yyyy-mm-dd hh:mm:ss"
 PERCENT_FORMAT = "0.00%"
@@ -96,8 +96,23 @@ def sheet_text(value: Any, tz: tzinfo) -> str:
     return defused(shown) if isinstance(value, (str, list, tuple, dict)) and shown != "-" else shown
 
 
+CHECKPOINT_COLUMNS = [("id", "检查点编号"), ("size", "事件数"), ("root", "默克尔根"), ("signed_at", "签署时间"),
+                      ("fingerprint", "密钥指纹")]
+
+
+def _sections(report: Report) -> list[Section]:
+    """The report's tables, then the audit log's latest signed checkpoint when the report was
+    given one (SPEC §15: a file handed to a review names the log it was drawn from)."""
+    if "checkpoint" not in report.meta:
+        return list(report.sections)
+    cp = report.meta["checkpoint"]
+    rows = [cp] if cp else [{"id": "尚未签署", "size": "-", "root": "-", "signed_at": "-", "fingerprint": "-"}]
+    return [*report.sections, Section("checkpoint", "审计检查点", CHECKPOINT_COLUMNS, rows)]
+
+
 def render_csv(report: Report, tz: tzinfo) -> str:
-    """CSV with a BOM; several sections become blocks with their titles."""
+    """CSV with a BOM; several sections become blocks with their titles. The checkpoint, when
+    there is one, is a last block after the report's own table."""
     buf = io.StringIO()
     buf.write("\ufeff")
     writer = csv.writer(buf)
@@ -109,6 +124,12 @@ def render_csv(report: Report, tz: tzinfo) -> str:
         writer.writerows([sheet_text(lookup(r, k), tz) for k, _ in s.columns] for r in s.rows)
         if many:
             writer.writerow([])
+    for s in _sections(report)[len(report.sections):]:
+        if not many:
+            writer.writerow([])
+        writer.writerow([f"【{s.title}】"])
+        writer.writerow([h for _, h in s.columns])
+        writer.writerows([sheet_text(lookup(r, k), tz) for k, _ in s.columns] for r in s.rows)
     return buf.getvalue()
 
 
@@ -206,7 +227,7 @@ def _cell(ws: Any, value: Any, make: Any) -> Any:
 def write_xlsx(report: Report, path: Path, tz: tzinfo) -> None:
     """One sheet per section."""
     with XlsxBook.open(path) as book:
-        for s in report.sections:
+        for s in _sections(report):
             rows = [[xlsx_value(lookup(r, k), tz) for k, _ in s.columns] for r in s.rows]
             book.sheet(s.title, s.columns, rows)
 

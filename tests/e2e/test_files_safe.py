@@ -47,8 +47,10 @@ def hostile(duban: Duban) -> Duban:
 
 
 def read_csv(text: str) -> list[dict[str, str]]:
+    """The report's own table: a report file ends with a 【审计检查点】 block after a blank row."""
     assert text.startswith("\ufeff")
-    return list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"), newline="")))
+    table = text.removeprefix("\ufeff").split("【审计检查点】")[0].rstrip("\r\n") + "\r\n"
+    return list(csv.DictReader(io.StringIO(table, newline="")))
 
 
 def all_cells(path: Path) -> list[Any]:

@@ -423,7 +423,7 @@ class TestFormats:
         path = tmp_path / "brief.xlsx"
         extended.ok("report", "accountability", "--case", "1", "--format", "xlsx", "--out", str(path), now="2026-03-27T09:00")
         book = load_workbook(path)
-        assert book.sheetnames == ["案件", "时限", "升级督办", "通知", "送达", "延期与挂起", "时间线"]
+        assert book.sheetnames == ["案件", "时限", "升级督办", "通知", "送达", "延期与挂起", "时间线", "审计检查点"]
         decided = book["案件"].cell(2, 11).value  # naive: Excel has no zones, so Beijing time
         assert decided == datetime(2026, 3, 26, 9, 0, tzinfo=TZ).replace(tzinfo=None)
 

@@ -10,6 +10,8 @@ naming what."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import shutil
@@ -313,6 +315,21 @@ class TestBundles:
         cp = office.d.ok("--json", "report", "accountability", "--case", "2").json["checkpoint"]
         assert cp["size"] == len(office.events())
         assert f"审计检查点 #1：{cp['size']} 条事件，默克尔根 {cp['root']}" in printed
+
+    def test_report_files_carry_the_latest_checkpoint(self, office: Office) -> None:
+        """The CSV and XLSX a review is handed name the signed checkpoint too (SPEC §15)."""
+        from openpyxl import load_workbook
+
+        cp = office.d.ok("--json", "report", "units").json["checkpoint"]
+        csv_file, xlsx_file = office.folder / "units.csv", office.folder / "units.xlsx"
+        office.d.ok("report", "units", "--format", "csv", "--out", str(csv_file))
+        office.d.ok("report", "units", "--format", "xlsx", "--out", str(xlsx_file))
+        rows = list(csv.reader(io.StringIO(csv_file.read_text(encoding="utf-8-sig"))))
+        at = rows.index(["【审计检查点】"])
+        assert rows[at + 1][:3] == ["检查点编号", "事件数", "默克尔根"]
+        assert rows[at + 2][1:3] == [str(cp["size"]), cp["root"]]
+        sheet = load_workbook(xlsx_file)["审计检查点"]
+        assert [c.value for c in sheet[2]][2] == cp["root"]
 
 
 class TestTheStateTables:
