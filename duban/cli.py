@@ -474,17 +474,29 @@ def calendar_show(year: int, as_json: bool) -> None:
 
 # -- demo -------------------------------------------------------------------------------
 @cli.command()
+@click.option("--serve", "then_serve", is_flag=True,
+              help="Then start the board on what it built (duban serve, as of the demo's last day, plain HTTP).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True,
+              help="With --serve: the port of the board on 127.0.0.1.")
 @json_option
-def demo(as_json: bool) -> None:
+@click.pass_context
+def demo(ctx: click.Context, then_serve: bool, port: int, as_json: bool) -> None:
     """Build a sample from the seed notices and run the clock forward through months."""
     from duban.demo import run_demo
 
     s = settings()
+    if then_serve and wants_json(as_json):
+        raise UsageError("--serve starts a server and --json prints one document: choose one")
     report = run_demo(s.db, s.tz, echo=None if wants_json(as_json) else click.echo)
     if wants_json(as_json):
         from duban.output import emit_json
 
         emit_json(report)
+    if then_serve:
+        from duban.cli_serve import serve
+
+        s.now = report["board"]["as_of"]  # the board shows the demo's last day, as its printed command does
+        ctx.invoke(serve, host="127.0.0.1", port=port, workers=1, insecure_cookies=True, with_scheduler=False)
 
 
 # -- commands defined in their own modules (each registers itself here) ------------------

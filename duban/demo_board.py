@@ -31,4 +31,4 @@ def open_the_board(app: App, db_url: str, users: list[tuple[str, str, str | None
     say(f"  {command}")
     say(f"  然后在浏览器打开 {URL}，用下列任一用户登录，密码均为 {DEMO_PASSWORD}：")
     say("  " + "、".join(f"{name}（{role_label(role)}{'·' + unit if unit else ''}）" for name, role, unit in users))
-    return {"command": command, "url": URL, "password": DEMO_PASSWORD, "users": [u[0] for u in users]}
+    return {"command": command, "url": URL, "password": DEMO_PASSWORD, "users": [u[0] for u in users], "as_of": now}

@@ -130,3 +130,41 @@ def test_the_demo_says_how_to_open_the_board(tmp_path: Path) -> None:
         app.db.dispose()
     report = json.loads(Duban(f"sqlite:///{tmp_path / 'again.db'}")("demo", "--json").stdout)
     assert report["board"]["users"] == [u[0] for u in USERS]
+
+
+def test_demo_serve_starts_the_board_on_what_it_built(tmp_path: Path) -> None:
+    """`duban demo --serve`: the demo, then the board on it at once, as of the demo's last day
+    (the API's case 7 is the one the demo leaves at 通报, read with a token of the office)."""
+    port = _free_port()
+    url = f"sqlite:///{tmp_path / 'duban.db'}"
+    env = {**os.environ, "DUBAN_NOW": "", "DUBAN_LOG_LEVEL": "WARNING"}
+    proc = subprocess.Popen([*DUBAN, "--db", url, "demo", "--serve", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):  # bounded: the demo runs first (a few seconds), then the server listens
+            if proc.poll() is not None:
+                raise AssertionError(f"duban demo --serve exited {proc.returncode}: {proc.communicate()[1]}")
+            try:
+                login = httpx.get(base + "/login", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)  # waiting for another process to listen, not for the clock
+        assert login.status_code == 200 and "登录" in login.text
+        token = Duban(url).ok("token", "create", "王督查", "--json", now="2018-01-31T10:00").json["token"]
+        case = httpx.get(f"{base}/api/v1/cases/7", headers={"Authorization": f"Bearer {token}"}, timeout=10).json()
+        assert case["state"] == "overdue" and case["escalation_level"] == 4
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+
+
+def test_demo_serve_and_json_do_not_mix(tmp_path: Path) -> None:
+    run = Duban(f"sqlite:///{tmp_path / 'duban.db'}")("demo", "--serve", "--json")
+    assert run.code == 2 and "--serve" in run.stderr
+    assert not (tmp_path / "duban.db").exists()
