@@ -135,8 +135,20 @@ def _shared() -> list[structlog.types.Processor]:
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_logger_name,
         structlog.stdlib.add_log_level,
+        _redact,
         _stamp,
     ]
+
+
+SECRET_FIELDS = frozenset({"password", "secret", "token", "session", "totp_secret", "api_key", "authorization"})
+
+
+def _redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """A field named like a secret never reaches a log line, whatever a caller passed (SPEC §12):
+    the value is replaced, so the line still says that the field was there."""
+    for key in SECRET_FIELDS.intersection(event):
+        event[key] = "[redacted]"
+    return event
 
 
 def _stamp(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

@@ -139,7 +139,7 @@ class Access:
             events.write(conn, [events.operator("token_created", now, via, user=user["name"], token=made.id,
                                                 label=label,
                                                 expires_at=made.expires_at.isoformat() if made.expires_at else None)])
-        log.info("token.created", user=user["name"], token=made.id)
+        log.info("token.created", user=user["name"], token_number=made.id)  # the row number, never the token
         return {"id": made.id, "user": user["name"], "label": label, "expires_at": self._iso(made.expires_at),
                 "token": made.token}
 
@@ -158,7 +158,7 @@ class Access:
         with self.app.db.write() as conn:
             row = tokens.revoke(conn, number, now)
             events.write(conn, [events.operator("token_revoked", now, via, user=row["user_name"], token=number)])
-        log.info("token.revoked", user=row["user_name"], token=number)
+        log.info("token.revoked", user=row["user_name"], token_number=number)
         return {"id": number, "user": row["user_name"], "revoked": True}
 
     # -- signing in ------------------------------------------------------------------------
@@ -194,7 +194,7 @@ class Access:
             if row is not None and user is not None:
                 events.write(conn, [events.person("signed_out", user, now, via, session=row["id"])])
         if row is not None:
-            log.info("user.signed_out", user=row["user_name"], session=row["id"])
+            log.info("user.signed_out", user=row["user_name"], session_number=row["id"])  # the row, not the cookie
         return row is not None
 
     csrf_token = staticmethod(sessions.csrf_token)
@@ -227,7 +227,7 @@ class Access:
             events.write(conn, written)
         if isinstance(found, SignedIn):
             log.info("user.signed_in", user=found.user.name, via=via,
-                     session=found.session.number if found.session else None)
+                     session_number=found.session.number if found.session else None)
         else:
             log.warning("user.sign_in_refused", user=user["name"] if user else None, reason=found.reason, via=via)
         return found
