@@ -46,11 +46,8 @@ def stored_summary(app: App) -> dict[str, Any] | None:
 
 
 def with_text(row: dict[str, Any]) -> dict[str, Any]:
-    try:
-        signed = parse_body(split_note(row["note"])[0]).time
-    except NoteError:
-        signed = utc_text(row["signed_at"])
-    return {**row, "signed_text": signed}
+    body = _body_or_none(row["note"])
+    return {**row, "signed_text": body.time if body else utc_text(row["signed_at"])}
 
 
 # -- making one ---------------------------------------------------------------------------

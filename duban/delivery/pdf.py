@@ -23,7 +23,7 @@ from duban.app import App
 from duban.delivery.messages import ASK, addressee, late_text
 from duban.delivery.settings import load, settings_path
 from duban.delivery.store import escalations
-from duban.errors import DubanError, NotFoundError, UsageError
+from duban.errors import DubanError, NotFoundError
 from duban.storage.tables import CASES, NOTICE_NUMBERS, NOTICES
 
 FONTS = ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
@@ -140,18 +140,15 @@ def _render(f: dict[str, Any], due_at: datetime | None, dated: datetime, font: s
 
 
 def print_notice(app: App, notice_id: int, out: str) -> dict[str, Any]:
-    """Write the notice's PDF to `out` (under a temporary name, then renamed)."""
-    path = Path(out)
-    if path.is_symlink() or (path.exists() and not path.is_file()):
-        raise UsageError(f"--out {out[:200]}: exists and is not a regular file (refused: a FIFO, device or symlink)")
-    if not path.parent.is_dir():
-        raise UsageError(f"--out {out[:200]}: folder {path.parent} does not exist")
+    """Write the notice's PDF to `out` (under a temporary name, then renamed: the export's
+    `check_output` / `atomic_files`, so the same --out rule and no half-written file)."""
+    from duban.safe_files import atomic_files, check_output
+
+    target = check_output(out)
     data, facts = notice_pdf(app, notice_id)
-    temporary = path.with_name(f".{path.name}.part")
     try:
-        temporary.write_bytes(data)
-        temporary.replace(path)
+        with atomic_files(target) as (temporary,):
+            temporary.write_bytes(data)
     except OSError as exc:
-        temporary.unlink(missing_ok=True)
         raise DubanError(f"cannot write {out[:200]}: {exc.strerror}") from None
-    return {**facts, "file": str(path), "bytes": len(data)}
+    return {**facts, "file": str(target), "bytes": len(data)}
