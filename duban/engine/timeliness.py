@@ -97,20 +97,24 @@ def _completion(wf: Workflow, case: Case) -> list[DeadlineState]:
     return [d for name, d in case.deadlines.items() if name == main or (name in specs and specs[name].completion)]
 
 
+def _nearest_running(candidates: list[DeadlineState]) -> DeadlineState | None:
+    running = [d for d in candidates if d.status == RUNNING]
+    return min(running, key=lambda d: (d.due_at, d.name)) if running else None
+
+
 def running_completion(wf: Workflow, case: Case) -> DeadlineState | None:
     """The running completion deadline nearest to falling due (what an extension moves)."""
-    running = [d for d in _completion(wf, case) if d.status == RUNNING]
-    return min(running, key=lambda d: (d.due_at, d.name)) if running else None
+    return _nearest_running(_completion(wf, case))
 
 
 def current_due(wf: Workflow, case: Case) -> datetime | None:
     """The case's 办结时限: the running completion deadline nearest to falling due; when none
     runs (closed, or back with the office), the one that ran last; before any has started,
     what the case had."""
-    running = running_completion(wf, case)
+    candidates = _completion(wf, case)  # built once: this runs on every step
+    running = _nearest_running(candidates)
     if running is not None:
         return running.due_at
-    candidates = _completion(wf, case)
     if candidates:
         return max(candidates, key=lambda d: (d.ended_at or d.anchor_at, d.anchor_at)).due_at
     return case.due_at
