@@ -121,13 +121,3 @@ def lookup(conn: Connection, token: str, now: datetime) -> Holder | None:
 
 def mark_used(conn: Connection, token_id: int, now: datetime) -> None:
     conn.execute(update(API_TOKENS).where(API_TOKENS.c.id == token_id).values(last_used_at=now))
-
-
-def holder(conn: Connection, token: str, now: datetime) -> dict[str, Any] | None:
-    """`lookup`, and mark the token used (on a write connection)."""
-    found = lookup(conn, token, now)
-    if found is None:
-        return None
-    if found.stale_use:
-        mark_used(conn, found.token_id, now)
-    return found.user
