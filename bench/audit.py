@@ -1,6 +1,6 @@
 """Export and verify: n audit events (a valid chain, bulk-generated with the chain's own
 hash function); CSV and JSONL exports (their default: worker processes, one per CPU,
-`duban.parallel_export`), `audit verify` (the same, `duban.parallel_verify`), `audit verify
+`duban.exports.parallel_export`), `audit verify` (the same, `duban.exports.parallel_verify`), `audit verify
 --jobs 1` (one process) and `audit verify --file` (of the JSONL export), each through the CLI
 in a fresh subprocess that reports its rows a second and peak RSS (for the commands with
 workers also the largest worker's). Anchors: raw

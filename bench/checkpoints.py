@@ -28,8 +28,8 @@ EVERY = 10_000
 
 
 def _app(url: str) -> Any:
-    from duban.app import App
     from duban.clock import ManualClock
+    from duban.service.app import App
     from duban.storage.database import Database
 
     return App(Database(url), ManualClock(datetime(2026, 12, 2, 9, 0, tzinfo=UTC)), ZoneInfo("Asia/Shanghai"))
@@ -45,7 +45,7 @@ def sizes(n: int) -> list[int]:
 def checkpoint_growth(folder: Path, key: Any) -> dict[str, Any]:
     """One checkpoint after EVERY new events, at each size; the log grown in place between."""
     from bench.audit import generate
-    from duban.checkpointing import make
+    from duban.service.checkpoints import make
 
     path = folder / "growing.db"
     url, done, out = f"sqlite:///{path}", 0, {}
@@ -74,9 +74,9 @@ def checkpoint_growth(folder: Path, key: Any) -> dict[str, Any]:
 def sign_every(url: str, key: Any, n: int) -> int:
     """Checkpoints of the log at every EVERY events (and at its end), as a scheduler signing
     that often would have left them; one pass over the hashes."""
-    from duban.checkpointing import utc_text
     from duban.engine.checkpoint import Checkpoint, sign
     from duban.engine.merkle import Range, event_leaves
+    from duban.service.checkpoints import utc_text
     from duban.storage import checkpoints
 
     app = _app(url)
@@ -98,8 +98,8 @@ def sign_every(url: str, key: Any, n: int) -> int:
 
 def bench_signed(path: Path, n: int, folder: Path, empty_url: str, verify_rate: float) -> dict[str, Any]:
     from bench.audit import MEASURE, _run
-    from duban.keys import generate as keygen
-    from duban.proofs import prove, verify_bundle, write
+    from duban.service.keys import generate as keygen
+    from duban.service.proofs import prove, verify_bundle, write
 
     _, pub_file, key = keygen(folder / "office.key")
     out: dict[str, Any] = {"checkpoint": checkpoint_growth(folder, key)}

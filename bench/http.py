@@ -26,8 +26,8 @@ from typing import Any
 
 from bench.common import START, TZ
 from duban.access.service import Access
-from duban.app import App
 from duban.clock import ManualClock
+from duban.service.app import App
 from duban.storage.database import Database
 
 CLIENTS = 16

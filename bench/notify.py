@@ -21,12 +21,12 @@ from typing import Any
 import httpx
 
 from bench.common import START, TZ, timed
-from duban.app import App
 from duban.clock import ManualClock
 from duban.delivery import signing
 from duban.delivery.deliverer import DEFAULT_BATCH, Deliverer
 from duban.delivery.outbox import Outbox
 from duban.delivery.settings import parse
+from duban.service.app import App
 from duban.storage.database import Database
 
 SECRET = "whsec_" + "ZHViYW4tYmVuY2gtd2ViaG9vay1rZXktMzItYnl0ZXMh"

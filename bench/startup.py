@@ -48,8 +48,8 @@ def _imported(args: list[str]) -> list[str]:
 
 
 def bench_startup(runs: int) -> dict[str, Any]:
-    from duban.app import App
     from duban.clock import ManualClock
+    from duban.service.app import App
     from duban.storage.database import Database
 
     duban = [sys.executable, "-c", "from duban.cli import main; main()"]

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import START, TZ, timed
-from duban.app import App
-from duban.cli_scheduler import DEFAULT_BATCH, DEFAULT_CHUNK
 from duban.clock import ManualClock
+from duban.commands.daemon import Config, Scheduler
+from duban.commands.scheduler import DEFAULT_BATCH, DEFAULT_CHUNK
 from duban.engine.audit import event_hash
-from duban.scheduler import Config, Scheduler
+from duban.service.app import App
 from duban.storage.database import Database
 
 SWEEP_AT = datetime(2026, 11, 3, 16, 0, tzinfo=START.tzinfo)  # just after every case's sign-for deadline

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import START, TZ, fresh_postgres, timed
-from duban.app import App
 from duban.clock import ManualClock
 from duban.engine.audit import event_hash
+from duban.service.app import App
 from duban.storage.audit_log import CHAIN_LOCK
 from duban.storage.database import Database
 

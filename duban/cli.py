@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from duban.cli_support import ROW_ID, Settings, WorkflowArgument, json_option, out, settings, wants_json
+from duban.commands.support import ROW_ID, Settings, WorkflowArgument, json_option, out, settings, wants_json
 from duban.errors import DubanError, UsageError
 
 CASE_COLUMNS = [
@@ -27,7 +27,7 @@ class _Top(click.Group):
     def main(self, args: Any = None, *rest: Any, **kw: Any) -> Any:
         import sys
 
-        from duban.cli_support import bad_argument
+        from duban.commands.support import bad_argument
 
         problem = bad_argument(list(sys.argv[1:] if args is None else args))
         if problem:  # before click parses anything: no text that cannot be stored gets further
@@ -107,7 +107,7 @@ ROLE_HELP = "office 督查室（交办、审核）| unit 承办单位（签收�
 @json_option
 def user_add(name: str, role: str, unit: str | None, email: str | None, mobile: str | None, as_json: bool) -> None:
     """Add a user to the directory (name NFKC-normalised and trimmed; audited)."""
-    from duban.directory import ROLE_LABELS
+    from duban.service.directory import ROLE_LABELS
 
     r = settings().app.add_user(name, role, unit, via="cli", email=email, mobile=mobile)
     out(r, as_json, lambda: f"已添加用户 {r['name']}（{ROLE_LABELS[role]}{'，' + r['unit'] if r['unit'] else ''}）"
@@ -118,8 +118,8 @@ def user_add(name: str, role: str, unit: str | None, email: str | None, mobile: 
 @json_option
 def user_list(as_json: bool) -> None:
     """List the directory."""
-    from duban.labels import role_label
-    from duban.output import table
+    from duban.present.labels import role_label
+    from duban.present.output import table
 
     rows = settings().app.users()
     out(rows, as_json, lambda: table([{**r, "role_label": role_label(r["role"])} for r in rows],
@@ -144,7 +144,7 @@ def unit_add(name: str, as_json: bool) -> None:
 @json_option
 def unit_list(as_json: bool) -> None:
     """The units, with their users, cases and former names (曾用名)."""
-    from duban.output import table
+    from duban.present.output import table
 
     rows = settings().app.units()
     shown = [{**u, "former": "、".join(u["former_names"])} for u in rows]
@@ -172,7 +172,7 @@ def workflow() -> None:
 @json_option
 def workflow_list(as_json: bool) -> None:
     """The workflows new cases can use (newest version of each)."""
-    from duban.output import table
+    from duban.present.output import table
     from duban.workflows import Catalog
 
     catalog = Catalog()
@@ -186,7 +186,7 @@ def workflow_list(as_json: bool) -> None:
 @json_option
 def workflow_show(name: str, as_json: bool) -> None:
     """States, triggers, deadlines and ladders of a workflow."""
-    from duban.workflow_text import describe
+    from duban.present.workflow_text import describe
     from duban.workflows import Catalog
 
     catalog = Catalog()
@@ -241,7 +241,7 @@ def case() -> None:
 def case_open(workflow_name: str, title: str, lead_unit: str, co_units: tuple[str, ...], due: str | None,
               sets: tuple[str, ...], milestones: tuple[str, ...], report: str | None, as_json: bool) -> None:
     """Open a case of WORKFLOW (one of those listed below); prints its id."""
-    from duban.labels import shown_time
+    from duban.present.labels import shown_time
 
     s = settings()
     result = s.app.open_case(workflow_name, title=title, lead_unit=lead_unit, co_units=list(co_units),
@@ -277,7 +277,7 @@ def case_attach(case_id: int, path: str, as_json: bool) -> None:
     import mimetypes
     from pathlib import Path
 
-    from duban.attachments import add
+    from duban.service.attachments import add
 
     s = settings()
     kind = mimetypes.guess_type(path)[0]
@@ -293,7 +293,7 @@ def case_attach(case_id: int, path: str, as_json: bool) -> None:
 @json_option
 def case_show(case_id: int, every_timer: bool, as_json: bool) -> None:
     """One case: state, deadlines, live timers, what may happen next."""
-    from duban.workflow_text import case_text
+    from duban.present.workflow_text import case_text
 
     result = settings().app.show(case_id)
     out(result, as_json, lambda: case_text(result, every_timer=every_timer))
@@ -304,7 +304,7 @@ def case_show(case_id: int, every_timer: bool, as_json: bool) -> None:
 @json_option
 def case_history(case_id: int, as_json: bool) -> None:
     """The audit events of one case (labels here; identifiers with --json)."""
-    from duban.output import table, timed
+    from duban.present.output import table, timed
 
     rows = settings().app.history(case_id)
     out(rows, as_json, lambda: table(timed(rows), [
@@ -323,7 +323,7 @@ def case_history(case_id: int, as_json: bool) -> None:
 def case_list(state: str | None, unit: str | None, workflow_name: str | None, overdue: bool | None, fmt: str,
               as_json: bool) -> None:
     """List cases."""
-    from duban.output import emit_json, table, timed, to_csv
+    from duban.present.output import emit_json, table, timed, to_csv
 
     rows = settings().app.list_cases(state=state, unit=unit, workflow=workflow_name, overdue=overdue)
     if fmt == "json" or wants_json(as_json):
@@ -356,7 +356,7 @@ def notice() -> None:
 def notice_list(unit: str | None, case_id: int | None, as_json: bool) -> None:
     """Notices sent by the escalation ladder."""
     from duban.delivery.status import with_deliveries
-    from duban.output import table, timed
+    from duban.present.output import table, timed
 
     app = settings().app
     rows = with_deliveries(app, app.notices(unit=unit, case_id=case_id))  # adds `deliveries` and the 送达 cell
@@ -373,7 +373,7 @@ def notice_list(unit: str | None, case_id: int | None, as_json: bool) -> None:
 @json_option
 def notice_print(notice_id: int, path: str, as_json: bool) -> None:
     """The 督办通知书 / 催办通知书 as a PDF, with its office number (督办〔2027〕12号, kept on reprint)."""
-    from duban.cli_notify import print_notice
+    from duban.commands.notify import print_notice
 
     print_notice(notice_id, path, as_json)
 
@@ -408,11 +408,11 @@ def audit_verify(file: str | None, jobs: int | None, pubkey: str | None, checkpo
     """Recompute the hash chain (or an export's) and check it against the signed checkpoints;
     exit 6 naming the first event or checkpoint that does not match."""
     if file is not None:
-        from duban.cli_reports import run_verify_file
+        from duban.commands.reports import run_verify_file
 
         run_verify_file(file, as_json, pubkey=pubkey, checkpoint_files=checkpoint_files)
         return
-    from duban.cli_audit import run_verify
+    from duban.commands.audit import run_verify
 
     run_verify(pubkey, checkpoint_files, bundle, state, jobs, as_json)
 
@@ -433,7 +433,7 @@ def audit_verify(file: str | None, jobs: int | None, pubkey: str | None, checkpo
 def audit_export(fmt: str, path: str, case_id: int | None, unit: str | None, workflow_name: str | None,
                  since: str | None, until: str | None, jobs: int | None, as_json: bool) -> None:
     """Export audit events with a manifest (streamed; written under a temporary name, then renamed)."""
-    from duban.cli_reports import run_export
+    from duban.commands.reports import run_export
 
     run_export(fmt, path, case_id, unit, workflow_name, since, until, as_json, jobs)
 
@@ -460,7 +460,7 @@ def calendar_import(file: str, as_json: bool) -> None:
 @json_option
 def calendar_show(year: int, as_json: bool) -> None:
     """Holidays and make-up working days of a year."""
-    from duban.output import table
+    from duban.present.output import table
 
     r = settings().app.calendar(year)
 
@@ -482,46 +482,46 @@ def calendar_show(year: int, as_json: bool) -> None:
 @click.pass_context
 def demo(ctx: click.Context, then_serve: bool, port: int, as_json: bool) -> None:
     """Build a sample from the seed notices and run the clock forward through months."""
-    from duban.demo import run_demo
+    from duban.commands.demo import run_demo
 
     s = settings()
     if then_serve and wants_json(as_json):
         raise UsageError("--serve starts a server and --json prints one document: choose one")
     report = run_demo(s.db, s.tz, echo=None if wants_json(as_json) else click.echo)
     if wants_json(as_json):
-        from duban.output import emit_json
+        from duban.present.output import emit_json
 
         emit_json(report)
     if then_serve:
-        from duban.cli_serve import serve
+        from duban.commands.serve import serve
 
         s.now = report["board"]["as_of"]  # the board shows the demo's last day, as its printed command does
         ctx.invoke(serve, host="127.0.0.1", port=port, workers=1, insecure_cookies=True, with_scheduler=False)
 
 
 # -- commands defined in their own modules (each registers itself here) ------------------
-from duban.cli_reports import report  # noqa: E402
+from duban.commands.reports import report  # noqa: E402
 
 cli.add_command(report)
 
-from duban.cli_scheduler import scheduler  # noqa: E402
+from duban.commands.scheduler import scheduler  # noqa: E402
 
 cli.add_command(scheduler)
 
-from duban.cli_audit import checkpoint, keygen, prove  # noqa: E402
+from duban.commands.audit import checkpoint, keygen, prove  # noqa: E402
 
 for _command in (keygen, checkpoint, prove):
     audit.add_command(_command)
 
-from duban.cli_notify import notify  # noqa: E402
+from duban.commands.notify import notify  # noqa: E402
 
 cli.add_command(notify)
 
-from duban.cli_serve import serve  # noqa: E402
+from duban.commands.serve import serve  # noqa: E402
 
 cli.add_command(serve)
 
-from duban.cli_access import token, user_commands  # noqa: E402
+from duban.commands.access import token, user_commands  # noqa: E402
 
 cli.add_command(token)
 for _command in user_commands:

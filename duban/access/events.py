@@ -1,7 +1,7 @@
 """Security events in the audit chain (SPEC §12), with the case empty, like the directory's.
 
 The operator's acts (a password set, a user disabled, a token made) are
-`duban.directory.directory_event`s: actor and role `operator`, with `via` and the
+`duban.service.directory.directory_event`s: actor and role `operator`, with `via` and the
 operating-system user. A person's own acts (signing in and out) name that person as the
 actor; a failed sign-in names no actor (the one trying is not known to be the user), only
 the user tried and why it failed, and an unknown name is not recorded at all: it may be a
@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from duban.directory import directory_event
 from duban.engine.model import Event
+from duban.service.directory import directory_event
 from duban.storage import audit_log
 
 

@@ -11,7 +11,7 @@ import re
 from sqlalchemy import Connection, update
 
 from duban.errors import UsageError
-from duban.names import normalise
+from duban.service.names import normalise
 from duban.storage.tables import USERS
 
 _MOBILE = re.compile(r"1[3-9]\d{9}")

@@ -21,12 +21,12 @@ from duban.access.settings import Security
 from duban.engine.model import Event
 from duban.errors import RefusedError, UsageError
 from duban.logconfig import get_logger
-from duban.names import normalise
+from duban.service.names import normalise
 from duban.storage import repository as repo
 from duban.storage.tables import CREDENTIALS, USERS
 
 if TYPE_CHECKING:
-    from duban.app import App
+    from duban.service.app import App
 
 log = get_logger("duban.access")
 

@@ -27,12 +27,12 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from duban.app import App
 from duban.delivery import channels as ch
 from duban.delivery import store
 from duban.delivery.messages import compose
 from duban.delivery.settings import NotifySettings
 from duban.logconfig import get_logger
+from duban.service.app import App
 from duban.storage.tables import DELIVERY_ATTEMPTS
 
 log = get_logger("duban.delivery")

@@ -19,11 +19,11 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from duban.app import App
 from duban.delivery.messages import ASK, addressee, late_text
 from duban.delivery.settings import load, settings_path
 from duban.delivery.store import escalations
 from duban.errors import DubanError, NotFoundError
+from duban.service.app import App
 from duban.storage.tables import CASES, NOTICE_NUMBERS, NOTICES
 
 FONTS = ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
@@ -142,7 +142,7 @@ def _render(f: dict[str, Any], due_at: datetime | None, dated: datetime, font: s
 def print_notice(app: App, notice_id: int, out: str) -> dict[str, Any]:
     """Write the notice's PDF to `out` (under a temporary name, then renamed: the export's
     `check_output` / `atomic_files`, so the same --out rule and no half-written file)."""
-    from duban.safe_files import atomic_files, check_output
+    from duban.exports.safe_files import atomic_files, check_output
 
     target = check_output(out)
     data, facts = notice_pdf(app, notice_id)

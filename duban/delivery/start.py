@@ -12,10 +12,10 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection, inspect, text
 
-from duban.app import App
 from duban.delivery.deliverer import DEFAULT_BATCH, DEFAULT_LEASE, Deliverer
 from duban.delivery.settings import NotifySettings, check_recipients, load, resolve_secrets, settings_path
 from duban.errors import UsageError
+from duban.service.app import App
 
 
 def known_recipients(conn: Connection) -> tuple[set[str], set[str]]:

@@ -8,7 +8,7 @@ golang.org/x/mod/sumdb/note and the transparency-dev tools read, so an inspector
 a mailed checkpoint with those as well as with duban.
 
 Pure text and hashlib: signing and checking the signature itself are given as functions
-(`duban.keys` holds the keys and the cryptography library).
+(`duban.service.keys` holds the keys and the cryptography library).
 """
 
 from __future__ import annotations

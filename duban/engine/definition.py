@@ -17,11 +17,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from duban.bounded_yaml import clip, clip_text
 from duban.engine.audit import ORIGIN_KEYS
 from duban.engine.deadlines import parse_offset, parse_rule
 from duban.engine.guards import GUARDS
 from duban.errors import DefinitionError, UsageError
+from duban.workflows.bounded_yaml import clip, clip_text
 
 Role = Literal["office", "unit", "leader", "inspector", "system"]
 Recipient = Literal["lead_unit", "co_units", "office", "leader", "inspector"]

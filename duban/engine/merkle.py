@@ -241,7 +241,7 @@ def verify_consistency(old: int, new: int, old_root: bytes, new_root: bytes, pro
 
 class Subtrees:
     """Subtree hashes for proofs over a list of leaf hashes held in memory (tests, small
-    trees; the database's prover gathers only the subtrees it needs, `duban.proofs`)."""
+    trees; the database's prover gathers only the subtrees it needs, `duban.service.proofs`)."""
 
     def __init__(self, leaves: Sequence[bytes]) -> None:
         self.leaves = leaves

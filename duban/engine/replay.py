@@ -35,7 +35,7 @@ def replay(engine: Engine, wf: Workflow, events: Iterable[Mapping[str, Any]], ob
 
     ``observe(event, outcome)`` is told each step replayed (the event that starts it and the
     engine's outcome: timers armed and cancelled, notices), and each unit rename (outcome
-    None) — what `duban.state_check` rebuilds the timer and notice rows from."""
+    None) — what `duban.service.state_check` rebuilds the timer and notice rows from."""
     queue = deque(events)
     first = queue.popleft()
     if first["action"] != "open":

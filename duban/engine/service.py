@@ -36,7 +36,7 @@ from duban.errors import (
     TransitionNotAllowedError,
     UsageError,
 )
-from duban.labels import rung_line
+from duban.present.labels import rung_line
 
 OPENER_ROLES = ("office", "leader")
 # The audit actions of a rung that fired: it escalated (and notified), or a later rung of the

@@ -3,7 +3,7 @@ accountability brief of a case.
 
 Each report is built by a pure function from cases, audit events and notices already read
 from the database (`duban.reports.source`) into a `Report`: named sections of rows with
-Chinese column headers. `duban.reports.render` prints a report as a table, JSON, CSV or
+Chinese column headers. `duban.present.render` prints a report as a table, JSON, CSV or
 XLSX, so every report gets every format without code of its own.
 
 Row values keep their types until rendering: instants are aware datetimes (shown in the

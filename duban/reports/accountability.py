@@ -18,11 +18,11 @@ from typing import Any
 from duban.engine.calendar import WorkingCalendar
 from duban.engine.operations import LABELS as SHARED_LABELS
 from duban.engine.timeliness import lateness, owed_by_unit
-from duban.labels import LEVEL_LABELS
+from duban.present.labels import LEVEL_LABELS
+from duban.present.views import DEADLINE_STATUS_LABELS
 from duban.reports import Report, Section
 from duban.reports.facts import HOLD, RUNG_ACTIONS, CaseView, describe_late, held_accountable, late_working_days
 from duban.reports.period import Period
-from duban.views import DEADLINE_STATUS_LABELS
 
 DELIVERED = ("notice_sent", "notice_failed")  # a notice's delivery ended (SPEC §14): its own part, 送达
 ROUTINE = ("open", "fire", *RUNG_ACTIONS, *DELIVERED)  # everything else is a deadline change shown generically

@@ -20,9 +20,9 @@ from duban.reports.facts import CaseView
 from duban.reports.period import Period
 
 if TYPE_CHECKING:
-    from duban.app import App
-    from duban.exporting import AuditFilter
-    from duban.manifest import Manifest
+    from duban.exports.events import AuditFilter
+    from duban.exports.manifest import Manifest
+    from duban.service.app import App
 
 log = get_logger("duban")
 
@@ -35,7 +35,7 @@ class Reviews:
 
     def count_audit(self, filters: AuditFilter) -> int:
         """How many events an export with these filters holds (for a progress bar)."""
-        from duban.exporting import count_events
+        from duban.exports.events import count_events
 
         with self.app.db.read() as conn:
             return count_events(conn, filters)
@@ -45,10 +45,10 @@ class Reviews:
                      parallel_from: int | None = None) -> Manifest:
         """Stream the filtered audit events to ``path``, with a manifest beside it (SPEC §7);
         a large CSV or JSONL export over ``jobs`` worker processes (None: one per CPU; see
-        `duban.parallel_export`), from ``parallel_from`` events on (default its threshold)."""
-        from duban import parallel_export
-        from duban.checkpointing import latest_checkpoint
-        from duban.exporting import chain_head, check_output, export_events, stream_events
+        `duban.exports.parallel_export`), from ``parallel_from`` events on (default its threshold)."""
+        from duban.exports import parallel_export
+        from duban.exports.events import chain_head, check_output, export_events, stream_events
+        from duban.service.checkpoints import latest_checkpoint
         from duban.storage.checkpoints import record_export
 
         check_output(path)

@@ -19,7 +19,7 @@ from datetime import datetime
 from fractions import Fraction
 from typing import Any
 
-from duban.labels import LEVEL_LABELS
+from duban.present.labels import LEVEL_LABELS
 from duban.reports import Report, Section
 from duban.reports.facts import (
     HOLD,

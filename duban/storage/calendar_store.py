@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, extract, insert, select
 
 from duban.engine.calendar import DAY_ONE, WorkingCalendar
-from duban.storage.calendar_files import CalendarImport
+from duban.exports.calendar_files import CalendarImport
 from duban.storage.tables import CAL_DAYS, CAL_YEARS
 
 

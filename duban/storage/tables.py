@@ -345,7 +345,7 @@ ATTACHMENTS = Table(
     "attachments", METADATA,
     Column("id", Integer, primary_key=True),
     _required("case_id", Integer, ForeignKey("cases.id"), index=True),
-    _required("name", String),  # the display name, sanitised (duban.attachments)
+    _required("name", String),  # the display name, sanitised (duban.service.attachments)
     _required("content_type", String),
     _required("size", Integer),
     _required("sha256", String),

@@ -1,6 +1,6 @@
 """The office board and the HTTP API (SPEC §13): `duban serve`.
 
-A thin layer over `duban.app.App` (the use cases) and `duban.access.service.Access`
+A thin layer over `duban.service.app.App` (the use cases) and `duban.access.service.Access`
 (sign-in): it authenticates the person, decides what they may *see* (a unit sees only its
 own cases, SPEC §12), turns requests into App calls and App answers into pages and JSON.
 Every rule about what may be *done* stays in the engine; a refusal comes back as a

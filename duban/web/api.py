@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from duban.errors import ConcurrencyError, NotFoundError, PermissionDeniedError, RefusedError
-from duban.labels import role_label
+from duban.present.labels import role_label
 from duban.web import query, scope
 from duban.web.api_models import CasePage, Fire, Me, NewCase, Verified
 from duban.web.auth import Principal, api_principal, web_of
@@ -142,8 +142,8 @@ def notices(request: Request, p: Caller, unread: bool = False) -> list[dict[str,
 
 @router.get("/reports/units", summary="各单位办理情况（SPEC §10）")
 def report_units(request: Request, p: Caller, since: str | None = None, until: str | None = None) -> dict[str, Any]:
+    from duban.present.render import report_json
     from duban.reports.period import parse_period
-    from duban.reports.render import report_json
     from duban.reports.reviews import Reviews
 
     _only(p, REPORT_ROLES, "查看各单位报表")

@@ -18,7 +18,7 @@ Text = Annotated[str | None, Query(max_length=200)]
 
 
 def _json(request: Request, name: str, params: dict[str, str | None]) -> dict[str, Any]:
-    from duban.reports.render import report_json
+    from duban.present.render import report_json
 
     app = web_of(request).app
     return report_json(reviews.build(app, name, params), app.tz)

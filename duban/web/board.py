@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
-from duban.labels import LEVEL_LABELS
+from duban.present.labels import LEVEL_LABELS
 from duban.web import cards, query, render, scope
 from duban.web.auth import Principal, page_principal, web_of
 

@@ -2,7 +2,7 @@
 
 `POST /api/v1/cases/{id}/attachments` takes a multipart `file` (≤ 20 MB: the body limit of
 `factory.BodyLimit` for these paths stops a larger one while it streams in, and
-`duban.attachments` stops the file part itself); a download is checked against the SHA-256
+`duban.service.attachments` stops the file part itself); a download is checked against the SHA-256
 in the audit event that added the file. 领导批示 / 催办 / 关注 are triggers fired through the
 existing `/fire` routes. `POST /api/v1/notices/{id}/read` records a read receipt.
 """
@@ -16,8 +16,8 @@ from fastapi import APIRouter, Depends, File, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from duban import attachments, receipts
 from duban.errors import DubanError
+from duban.service import attachments, receipts
 from duban.web import scope
 from duban.web.auth import CSRF_FIELD, Principal, api_principal, check_form, page_principal, web_of
 from duban.web.errors import ApiError, from_duban

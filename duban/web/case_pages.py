@@ -13,8 +13,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from duban import attachments
 from duban.errors import ConcurrencyError, DubanError, NotFoundError, UsageError
+from duban.service import attachments
 from duban.web import cards, query, render, scope
 from duban.web.api_models import NUL
 from duban.web.auth import CSRF_FIELD, Principal, check_form, page_principal, web_of
@@ -69,7 +69,7 @@ def ledger(request: Request, p: Signed) -> Response:
 
 @router.get("/cases.csv")
 def ledger_csv(request: Request, p: Signed) -> Response:
-    from duban.output import timed, to_csv
+    from duban.present.output import timed, to_csv
 
     filters, _ = _filters(request)
     found = query.cases(web_of(request).app, p.user, filters)
@@ -161,7 +161,7 @@ def _case_notes(app: Any, p: Principal, case: dict[str, Any]) -> list[tuple[str,
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
 def show_case(request: Request, case_id: str, p: Signed, done: str = "") -> Response:
-    from duban.views import trigger_label
+    from duban.present.views import trigger_label
     from duban.web.api import case_id_of
 
     app = web_of(request).app

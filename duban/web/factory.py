@@ -21,11 +21,11 @@ from duban.web import errors
 
 if TYPE_CHECKING:
     from duban.access.service import Access
-    from duban.app import App
+    from duban.service.app import App
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 1 * 1024 * 1024  # a JSON body or a form: far more than any case needs
-# An attachment's upload: the 20 MB file (duban.attachments refuses the file past that) and its form.
+# An attachment's upload: the 20 MB file (duban.service.attachments refuses the file past that) and its form.
 ATTACHMENT_BODY = 20 * 1024 * 1024 + 64 * 1024
 _ATTACHING = re.compile(r"^(/api/v1)?/cases/[0-9]+/attachments$")
 

@@ -30,7 +30,7 @@ from duban.web.errors import ApiError
 
 if TYPE_CHECKING:
     from duban.access.service import User
-    from duban.app import App
+    from duban.service.app import App
 
 router = APIRouter(include_in_schema=False)
 Signed = Annotated[Principal, Depends(page_principal)]
@@ -47,7 +47,7 @@ def safe_next(target: str | None) -> str:
 
 def my_notices(app: App, user: User) -> list[dict[str, Any]]:
     """The notices to the user's unit, or to the user's role; newest first."""
-    from duban.receipts import recipient_of
+    from duban.service.receipts import recipient_of
 
     found = reversed(app.notices(unit=recipient_of(user.role, user.unit)))
     # `read`: whether this user marked it read (标为已读); `read_by` lists every receipt

@@ -22,8 +22,8 @@ from duban.web.errors import ApiError
 
 if TYPE_CHECKING:
     from duban.access.service import User
-    from duban.app import App
     from duban.engine.calendar import WorkingCalendar
+    from duban.service.app import App
 
 MAX_LIMIT = 200
 PAGE = 50

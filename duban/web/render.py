@@ -14,7 +14,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from duban.labels import level_label, role_label, shown_time
+from duban.present.labels import level_label, role_label, shown_time
 from duban.web.auth import CSRF_FIELD
 from duban.web.cards import CARD_LABELS
 

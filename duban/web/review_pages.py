@@ -29,7 +29,7 @@ NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 
 def only(p: Principal, roles: tuple[str, ...], what: str) -> None:
-    from duban.labels import role_label
+    from duban.present.labels import role_label
 
     if p.user.role not in roles:
         raise ApiError(403, "forbidden", f"{role_label(p.user.role)}不能{what}（可以的角色："
@@ -53,7 +53,7 @@ def reports_page(request: Request, p: Signed, name: str = "units") -> Response:
         report = reviews.build(app, name, params)
     except DubanError as exc:
         error = str(exc)
-    from duban.reports.render import text
+    from duban.present.render import text
 
     download = "&".join(f"{quote(k)}={quote(v)}" for k, v in params.items() if k != "name" and v)
     return render.page(request, "reports.html", p, status=422 if error else 200, nav="reports", name=name,
@@ -70,7 +70,7 @@ def lookup(row: dict[str, object], key: str) -> object:
 
 @router.get("/reports/{name}.csv")
 def report_csv(request: Request, p: Signed, name: str) -> Response:
-    from duban.reports.render import render_csv
+    from duban.present.render import render_csv
 
     only(p, reviews.REPORT_ROLES, "下载报表")
     app = web_of(request).app
@@ -102,8 +102,8 @@ def ledger_xlsx(request: Request, p: Signed) -> Response:
 def audit_page(request: Request, p: Signed, verify: bool = False) -> Response:
     """The chain's head always (one indexed read); the whole chain recomputed only when asked
     (`?verify=1`, the page's 立即校验): on a log of millions of events that takes a while."""
-    from duban.checkpointing import stored_summary
-    from duban.exporting import chain_head
+    from duban.exports.events import chain_head
+    from duban.service.checkpoints import stored_summary
 
     only(p, reviews.AUDIT_ROLES, "查看审计")
     app = web_of(request).app

@@ -1,7 +1,7 @@
 """The §10 reports and the §7 audit export, as the board and the API hand them out.
 
 Only the translation from query parameters to the builders' arguments lives here: the
-reports are built by `duban.reports.reviews.Reviews` and drawn by `duban.reports.render`,
+reports are built by `duban.reports.reviews.Reviews` and drawn by `duban.present.render`,
 the export written by `Reviews.export_audit` with its manifest, exactly as the CLI does.
 A bad parameter is a `UsageError` (422 naming it), an unknown case or unit a `NotFoundError`.
 """
@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from duban.errors import NotFoundError, UsageError
 
 if TYPE_CHECKING:
-    from duban.app import App
     from duban.reports import Report
+    from duban.service.app import App
 
 REPORTS = {"units": "各单位办理情况", "bulletin": "通报", "accountability": "问责专报"}
 PERIODS = {"week": "周", "month": "月", "quarter": "季度"}
@@ -66,7 +66,7 @@ def build(app: App, name: str, params: Params) -> Report:
 
 
 def xlsx_bytes(report: Report, tz: Any) -> bytes:
-    from duban.reports.render import write_xlsx
+    from duban.present.render import write_xlsx
 
     with tempfile.TemporaryDirectory(prefix="duban-report-") as tmp:
         path = Path(tmp) / "report.xlsx"
@@ -76,7 +76,7 @@ def xlsx_bytes(report: Report, tz: Any) -> bytes:
 
 def ledger_xlsx(rows: list[dict[str, Any]], columns: list[tuple[str, str]], tz: Any) -> bytes:
     """督办台账 as XLSX: deadlines as Excel dates, text never a formula (`XlsxBook`)."""
-    from duban.reports.render import XlsxBook, xlsx_value
+    from duban.present.render import XlsxBook, xlsx_value
 
     def value(row: dict[str, Any], key: str) -> Any:
         v = row.get(key)
@@ -90,7 +90,7 @@ def ledger_xlsx(rows: list[dict[str, Any]], columns: list[tuple[str, str]], tz: 
 
 
 def audit_filter(app: App, params: Params) -> Any:
-    from duban.exporting import AuditFilter
+    from duban.exports.events import AuditFilter
     from duban.reports.period import parse_period
 
     return AuditFilter(_row_id(params, "case"), _text(params, "unit"), _text(params, "workflow"),
@@ -100,7 +100,7 @@ def audit_filter(app: App, params: Params) -> Any:
 def audit_zip(app: App, params: Params) -> Path:
     """A zip of the filtered export and its manifest, in a temporary directory the caller
     removes (`remove_dir`) once it is sent: an export can be large, so it is never held in memory."""
-    from duban.manifest import manifest_path
+    from duban.exports.manifest import manifest_path
     from duban.reports.reviews import Reviews
 
     fmt = _text(params, "format") or "jsonl"

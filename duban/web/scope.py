@@ -20,8 +20,8 @@ from duban.storage import repository as repo
 
 if TYPE_CHECKING:
     from duban.access.service import User
-    from duban.app import App
     from duban.engine.workflow import Workflow
+    from duban.service.app import App
 
 # Always-available options (挂起, 申请延期) are offered on the case page but do not put a
 # case on anyone's to-do list: every open case would be there.

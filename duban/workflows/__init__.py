@@ -1,6 +1,6 @@
 """Workflow files: the shipped definitions and an office's own.
 
-One YAML file per workflow version, read within `duban.bounded_yaml`'s limits and validated by
+One YAML file per workflow version, read within `duban.workflows.bounded_yaml`'s limits and validated by
 `duban.engine.definition`. The shipped files live beside this module; an office adds its
 own directory with ``DUBAN_WORKFLOWS`` (os.pathsep-separated). The guards a file may name
 are the allow-list in `duban.engine.guards`.
@@ -14,9 +14,9 @@ from typing import Any
 
 import yaml
 
-from duban import bounded_yaml
 from duban.engine.workflow import Workflow
 from duban.errors import DefinitionError, NotFoundError
+from duban.workflows import bounded_yaml
 from duban.workflows.overrides import apply_overrides, path_in_settings, rest_day_start, workflow_overrides
 
 SHIPPED_DIR = Path(__file__).parent
@@ -29,7 +29,7 @@ def _log() -> Any:
 
 
 def read_yaml(path: Path) -> Any:
-    """Parse a YAML file within `duban.bounded_yaml`'s limits (a file past them, or not
+    """Parse a YAML file within `duban.workflows.bounded_yaml`'s limits (a file past them, or not
     UTF-8, is a YamlLimitError, exit 2); a syntax error becomes a DefinitionError with its line."""
     try:
         text = bounded_yaml.read_text(path)

@@ -356,8 +356,8 @@ class TestNoTracebacks:
 # -- the SQLite scheduler lock -------------------------------------------------------------
 def test_the_scheduler_lock_follows_symlinks(tmp_path: Path) -> None:
     """A second scheduler on the same database reached through a symlink is refused."""
+    from duban.commands.daemon import single_node_lock
     from duban.errors import RefusedError
-    from duban.scheduler import single_node_lock
     from duban.storage.database import Database
 
     real = tmp_path / "duban.db"

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from duban.directory import os_user
 from duban.engine.audit import verify_chain
+from duban.service.directory import os_user
 from tests.conftest import Duban, row_counts
 
 DATA = Path(__file__).parent.parent / "unit" / "data"

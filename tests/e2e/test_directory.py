@@ -152,8 +152,8 @@ class TestRename:
         """The case's history, replayed, gives the renamed case: no change the audit log does not state."""
         from zoneinfo import ZoneInfo
 
-        from duban.app import App
         from duban.clock import ManualClock
+        from duban.service.app import App
         from duban.storage.database import Database
 
         tz = ZoneInfo("Asia/Shanghai")

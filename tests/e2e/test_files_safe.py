@@ -18,10 +18,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from duban.app import App
 from duban.clock import ManualClock
-from duban.exporting import AuditFilter
+from duban.exports.events import AuditFilter
 from duban.reports.reviews import Reviews
+from duban.service.app import App
 from duban.storage.database import Database
 from tests.conftest import Duban
 

@@ -13,10 +13,10 @@ from sqlalchemy import create_engine, select
 
 from duban.access.passwords import Hasher
 from duban.access.service import Access, Refusal, SignedIn, User
-from duban.app import App
 from duban.cli import cli
 from duban.clock import ManualClock, parse_instant
-from duban.directory import os_user
+from duban.service.app import App
+from duban.service.directory import os_user
 from duban.storage.database import Database
 from duban.storage.tables import API_TOKENS, AUDIT, CREDENTIALS, USERS
 from tests.conftest import Duban, Run, row_counts
@@ -95,7 +95,7 @@ class TestPasswd:
         """getpass reads without echo; the two answers must match, else exit 2 and nothing changed."""
         import getpass
 
-        from duban import cli_access
+        from duban.commands import access as cli_access
 
         answers: list[str] = []
         prompts: list[str] = []

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine
 
 from duban.engine.audit import GENESIS, event_hash
 from duban.engine.merkle import event_leaves, root_of
-from duban.parallel_verify import verify_with_tree
+from duban.exports.parallel_verify import verify_with_tree
 from duban.storage.database import Database
 from duban.storage.tables import AUDIT, CASES, CHECKPOINTS, NOTICES, TIMERS, USERS
 from tests.conftest import Duban, row_counts

@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from duban.app import App
 from duban.clock import ManualClock
 from duban.delivery.outbox import Outbox
 from duban.delivery.settings import NotifySettings, parse
+from duban.service.app import App
 from duban.storage.database import Database
 from duban.storage.tables import AUDIT
 from tests.integration.delivery_receivers import DINGTALK_SECRET, FEISHU_SECRET, WEBHOOK_SECRET, HttpReceiver

@@ -110,8 +110,8 @@ def seed(url: str, cases: int, *, spread_days: int = 10, accept_every: int = 0) 
     is due by OPENED + 40 days. With `accept_every` = k, every k-th case is accepted the
     next morning (its sign-for timer is cancelled), so its ladder runs from `in_progress`.
     """
-    from duban.app import App
     from duban.clock import ManualClock
+    from duban.service.app import App
     from duban.storage.database import Database
 
     clock = ManualClock(OPENED)
@@ -139,8 +139,8 @@ def seed(url: str, cases: int, *, spread_days: int = 10, accept_every: int = 0) 
 
 def fire(url: str, case_id: int, trigger: str, actor: str, at: datetime, note: str = "") -> dict[str, Any]:
     """A person's action through the App (in this process), on its own connection pool."""
-    from duban.app import App
     from duban.clock import ManualClock
+    from duban.service.app import App
     from duban.storage.database import Database
 
     db = Database(url)

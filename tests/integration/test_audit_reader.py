@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import Connection, delete, insert, select, text, update
 
 from duban.engine.audit import GENESIS, canonical, canonical_batch, event_hash, format_instant, verify_chain
-from duban.exporting import AuditFilter, export_events, stream_events
+from duban.exports.events import AuditFilter, export_events, stream_events
 from duban.reports.period import Period
 from duban.storage import audit_log, audit_reader
 from duban.storage.audit_reader import AuditEvents
@@ -223,9 +223,9 @@ def test_tampering_is_found_as_event_by_event(db: Database, tamper: Callable[[Co
 # -- exports -----------------------------------------------------------------------------
 def old_csv(rows: list[dict[str, Any]]) -> str:
     """The CSV as csv.writer writes it row by row (labels looked up one event at a time)."""
-    from duban.cells import defused
-    from duban.exporting import COLUMNS
-    from duban.labels import ACTION_LABELS, ROLE_LABELS
+    from duban.exports.cells import defused
+    from duban.exports.events import COLUMNS
+    from duban.present.labels import ACTION_LABELS, ROLE_LABELS
 
     out = io.StringIO()
     writer = csv.writer(out)

@@ -16,13 +16,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from duban.app import App
 from duban.clock import ManualClock
-from duban.demo import run_demo
+from duban.commands.demo import run_demo
 from duban.engine.allowed import human_triggers, may_fire
 from duban.engine.model import ENDED, RUNNING, Case, DeadlineState
 from duban.engine.operations import REQUEST
 from duban.engine.pinned import PinnedWorkflow
+from duban.service.app import App
 from duban.storage import repository as repo
 from duban.storage.database import Database
 from duban.workflows import Catalog
@@ -34,7 +34,7 @@ NOW = datetime(2026, 11, 2, 1, tzinfo=UTC)
 NOT_ON_THE_READ_PATH = (
     "sqlmodel", "sqlalchemy.orm", "pydantic", "pydantic_core", "transitions", "structlog", "yaml", "alembic",
     "apscheduler", "chinese_calendar", "openpyxl", "duban.engine.definition", "duban.engine.service",
-    "duban.workflows", "duban.storage.models", "duban.storage.calendar_store", "duban.scheduler",
+    "duban.workflows", "duban.storage.models", "duban.storage.calendar_store", "duban.commands.daemon", "duban.service.timers",
 )
 RUN = """
 import json, sys

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from duban.app import App
 from duban.delivery.deliverer import Deliverer
 from duban.delivery.settings import NotifySettings
 from duban.delivery.status import status
+from duban.service.app import App
 from duban.storage.tables import DELIVERIES, DELIVERY_ATTEMPTS
 from tests.integration.delivery_receivers import WEBHOOK_SECRET, closed_port, http_receiver, smtp_receiver
 from tests.integration.delivery_setup import RED_CARD, SECRETS, TZ, events, new_app, notify, red_card, rows

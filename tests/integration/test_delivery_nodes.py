@@ -18,12 +18,12 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
-from duban.app import App
+from duban.commands.daemon import Config, Scheduler
 from duban.delivery import store
 from duban.delivery.deliverer import Deliverer
 from duban.delivery.outbox import Outbox
 from duban.delivery.settings import parse
-from duban.scheduler import Config, Scheduler
+from duban.service.app import App
 from duban.storage.database import Database
 from duban.storage.tables import DELIVERIES, DELIVERY_ATTEMPTS, NOTICES, TIMERS
 from tests.integration.delivery_receivers import http_receiver, smtp_receiver

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import insert
 
 from duban.engine.audit import GENESIS, event_hash
-from duban.manifest import verify_export
+from duban.exports.manifest import verify_export
 from duban.storage.database import Database
 from duban.storage.tables import AUDIT
 

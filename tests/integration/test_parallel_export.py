@@ -1,4 +1,4 @@
-"""CSV and JSONL exports written by worker processes (`duban.parallel_export`), on SQLite
+"""CSV and JSONL exports written by worker processes (`duban.exports.parallel_export`), on SQLite
 and PostgreSQL: the same bytes and the same manifest as the sequential export, for the
 whole chain and filtered; exports that must stay sequential do; a failing worker leaves
 nothing behind; and `duban audit export --jobs N` end to end.
@@ -16,12 +16,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from duban import parallel_export
-from duban.app import App
 from duban.clock import ManualClock
-from duban.exporting import AuditFilter
+from duban.exports import parallel_export
+from duban.exports.events import AuditFilter
 from duban.reports.period import Period
 from duban.reports.reviews import Reviews
+from duban.service.app import App
 from duban.storage.database import Database
 from tests.conftest import Duban
 from tests.integration.test_audit_reader import T0, awkward_events, store

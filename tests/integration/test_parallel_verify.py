@@ -1,4 +1,4 @@
-"""`audit verify` in worker processes (`duban.parallel_verify`), on SQLite and PostgreSQL:
+"""`audit verify` in worker processes (`duban.exports.parallel_verify`), on SQLite and PostgreSQL:
 the same answer as the sequential check — count, last good hash, first break and its
 reason — on intact chains and for each kind of tampering, at, before and after the cuts
 between ranges; and `duban audit verify --jobs N` end to end.
@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import Connection, delete, insert, text, update
 
 from duban.engine.audit import GENESIS, event_hash
-from duban.parallel_verify import PARALLEL_FROM, ranges, sequential, verify_database
+from duban.exports.parallel_verify import PARALLEL_FROM, ranges, sequential, verify_database
 from duban.storage.database import Database
 from duban.storage.tables import AUDIT
 from tests.conftest import Duban

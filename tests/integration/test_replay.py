@@ -6,9 +6,9 @@ from datetime import date, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from duban.app import App
 from duban.clock import ManualClock
-from duban.demo import run_demo
+from duban.commands.demo import run_demo
+from duban.service.app import App
 from duban.storage.database import Database
 from tests.conftest import Duban
 

@@ -218,10 +218,10 @@ class TestRetries:
         """A chunk that meets a version clash (a person changed a case) or a PostgreSQL deadlock is rolled
         back whole and its timers fired again one per transaction; a single firing that meets one is
         retried with the case read again, instead of failing the timer or the sweep."""
-        from duban import scheduler
-        from duban.app import App
         from duban.clock import ManualClock
+        from duban.commands import daemon as scheduler
         from duban.errors import ConcurrencyError, StorageError
+        from duban.service.app import App
         from duban.storage.database import Database
 
         class Deadlock(Exception):
@@ -261,9 +261,9 @@ class TestDaemonSweeps:
     def test_a_daemon_sweep_keeps_no_lines_a_one_off_sweep_lists_them(self, sqlite_url: str) -> None:
         """The daemon's sweeps (`keep_lines=False`) fire as a one-off sweep does but keep no list of
         what fired (a catch-up may fire millions); `--once` and `tick` get the list they print."""
-        from duban.app import App
         from duban.clock import ManualClock
-        from duban.scheduler import Config, Scheduler
+        from duban.commands.daemon import Config, Scheduler
+        from duban.service.app import App
         from duban.storage.database import Database
 
         seed(sqlite_url, 2)

@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import create_engine, inspect, select, update
 
-from duban.app import App, Transitioned
 from duban.clock import ManualClock
 from duban.engine.model import Case
 from duban.errors import ConcurrencyError, RefusedError
+from duban.service.app import App, Transitioned
 from duban.storage import repository as repo
 from duban.storage.database import Database
 from duban.storage.tables import AUDIT, TIMERS

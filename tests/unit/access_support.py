@@ -18,8 +18,8 @@ from argon2 import PasswordHasher
 from duban.access.passwords import Hasher
 from duban.access.service import Access
 from duban.access.settings import Security
-from duban.app import App
 from duban.clock import ManualClock
+from duban.service.app import App
 from duban.storage.database import Database
 
 TZ = ZoneInfo("Asia/Shanghai")

@@ -11,7 +11,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from duban.engine.calendar import WorkingCalendar
-from duban.storage.calendar_files import seed_from_chinesecalendar
+from duban.exports.calendar_files import seed_from_chinesecalendar
 
 SEED = seed_from_chinesecalendar()
 CAL = WorkingCalendar.from_days(((d.day, d.kind) for d in SEED.days), SEED.years)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from duban.errors import UsageError
-from duban.storage import calendar_files
-from duban.storage.calendar_files import (
+from duban.exports import calendar_files
+from duban.exports.calendar_files import (
     CalendarDay,
     CalendarImport,
     read_calendar_file,

@@ -19,7 +19,7 @@ from duban.engine.checkpoint import (
     split_file,
     verifier_key,
 )
-from duban.keys import SigningKey, generate, load_signing_key
+from duban.service.keys import SigningKey, generate, load_signing_key
 
 ROOT = bytes(range(32))
 

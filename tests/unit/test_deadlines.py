@@ -23,7 +23,7 @@ from duban.engine.deadlines import (
     working_days_elapsed,
 )
 from duban.errors import UsageError
-from duban.storage.calendar_files import seed_from_chinesecalendar
+from duban.exports.calendar_files import seed_from_chinesecalendar
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 SEED = seed_from_chinesecalendar()

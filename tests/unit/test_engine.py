@@ -18,7 +18,7 @@ from duban.engine.model import Case, Outcome, TimerSpec
 from duban.engine.service import Actor, DueTimer, Engine
 from duban.engine.workflow import Workflow
 from duban.errors import GuardRejectedError, PermissionDeniedError, TransitionNotAllowedError, UsageError
-from duban.storage.calendar_files import read_calendar_file, seed_from_chinesecalendar
+from duban.exports.calendar_files import read_calendar_file, seed_from_chinesecalendar
 from duban.workflows import SHIPPED_DIR, load_file
 
 TZ = ZoneInfo("Asia/Shanghai")

@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from duban.app import App
 from duban.clock import ManualClock
 from duban.errors import DefinitionError
+from duban.service.app import App
 from duban.storage.database import Database
 from duban.workflows import load_file
 from tests.unit.test_definitions import BASE, write

@@ -1,5 +1,5 @@
 """Checking an exported JSONL against its manifest, offline (SPEC §7): what a reviewer who
-was handed the two files learns from `duban.manifest.verify_export` — every edit, drop,
+was handed the two files learns from `duban.exports.manifest.verify_export` — every edit, drop,
 swap or cut of a line is found and named, and a filtered export verifies as a slice."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 
 from duban.engine.audit import GENESIS, event_hash, format_instant
 from duban.errors import IntegrityError, NotFoundError
-from duban.manifest import Manifest, dumps, manifest_path, sha256_file, verify_export
+from duban.exports.manifest import Manifest, dumps, manifest_path, sha256_file, verify_export
 
 START = datetime(2027, 5, 10, 1, 0, tzinfo=UTC)
 
@@ -213,7 +213,7 @@ class TestMissingOrBrokenFiles:
 
 def line_by_line(path: Path) -> tuple[Any, ...]:
     """The check as it was made line by line (json.loads, then event_hash), for comparison."""
-    from duban.manifest import _FIELDS, read_manifest
+    from duban.exports.manifest import _FIELDS, read_manifest
 
     m = read_manifest(path)
     prev_seq, prev_hash, rows, last = None, GENESIS if m.whole_chain else m.first_prev_hash, 0, (None, None)

@@ -14,7 +14,7 @@ from chinese_calendar import find_workday, is_workday
 
 from duban.engine.calendar import DAY_ONE, DEEMED_NEXT_WORKING_DAY, WorkingCalendar
 from duban.engine.deadlines import compute_deadline, parse_rule
-from duban.storage.calendar_files import seed_from_chinesecalendar
+from duban.exports.calendar_files import seed_from_chinesecalendar
 from tests.conftest import Duban
 
 TZ = ZoneInfo("Asia/Shanghai")

@@ -21,8 +21,8 @@ from fastapi.testclient import TestClient
 from duban.access.passwords import Hasher
 from duban.access.service import Access
 from duban.access.settings import Security
-from duban.app import App
 from duban.clock import ManualClock
+from duban.service.app import App
 from duban.storage.database import Database
 from duban.web.factory import create_app
 

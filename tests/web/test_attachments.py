@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from sqlalchemy import create_engine, text
 
-from duban.attachments import MAX_BYTES
+from duban.service.attachments import MAX_BYTES
 from tests.conftest import row_counts
 from tests.web.conftest import Office, csrf_of
 

@@ -63,7 +63,7 @@ def test_watch_lists_the_case_under_关注_and_survives_replay(office: Office) -
     page = c.get("/?tab=watched").text
     assert "报送一季度重点工作进展" in page and "取消关注" in c.get(f"/cases/{office.case_id}").text
     assert office.signed_in("fgj").get("/?tab=watched").status_code == 404
-    from duban.state_check import check_state
+    from duban.service.state_check import check_state
 
     assert check_state(office.app).problems == []
     assert fire(office, "wang", "unwatch").status_code == 200  # type: ignore[attr-defined]

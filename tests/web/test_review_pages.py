@@ -93,7 +93,8 @@ def test_audit_page_shows_the_chain_and_the_latest_checkpoint(office: Office, tm
     count, head, _ = office.app.verify(1)
     assert f"共 {count} 条事件" in page.text and str(head) in page.text
     assert "审计链完整" in c.get("/audit?verify=1").text
-    from duban import checkpointing, keys
+    from duban.service import checkpoints as checkpointing
+    from duban.service import keys
 
     _, _, key = keys.generate(tmp_path / "office.key")
     checkpointing.make(office.app, key)

@@ -9,8 +9,8 @@ import re
 import httpx
 import pytest
 
-from duban.app import App
 from duban.clock import ManualClock
+from duban.service.app import App
 from duban.storage.database import Database
 from tests.web.conftest import PASSWORD, START, TZ, make_office
 from tests.web.test_serve import serving

@@ -1,0 +1,474 @@
+"""The application: wires the database, the workflow catalog, the engine and the clock.
+
+Every use case a person or the scheduler runs is one method here. Each reads the clock
+once, runs the engine's pure decision, and commits its Outcome in one transaction, so a
+refused or failed command changes nothing. The CLI, the scheduler, the demo and the
+tests all go through this class.
+
+Only what reading a case needs is imported here (README "Performance": `duban case show`
+starts in under 0.3 s); the engine's service (pydantic), the workflow catalog (YAML), the
+calendar and structlog load when a command first needs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from duban.clock import Clock
+from duban.engine.allowed import human_triggers
+from duban.engine.audit import ChainBreak
+from duban.engine.model import Case
+from duban.engine.pinned import PinnedWorkflow
+from duban.engine.workflow import Workflow
+from duban.errors import (
+    ConcurrencyError,
+    DefinitionError,
+    NotFoundError,
+    PermissionDeniedError,
+    UsageError,
+)
+from duban.logconfig import get_logger
+from duban.storage import audit_log
+from duban.storage import repository as repo
+from duban.storage.database import Database
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from duban.engine.service import Actor, Engine
+    from duban.storage.repository import NoticeWriter
+    from duban.workflows import Catalog
+
+log = get_logger("duban")
+_UNREAD = object()  # App.outbox not read from the settings yet
+
+
+@dataclass(frozen=True)
+class Transitioned:
+    """A committed step on a case: who fired what, where the case went, its version now."""
+
+    case_id: int
+    trigger: str
+    actor: str
+    from_state: str
+    state: str
+    version: int
+
+
+@dataclass(frozen=True)
+class TickResult:
+    fired_timers: int
+    lines: list[str]
+
+
+class App:
+    """One office's duban: a database, its workflows, its calendar, its clock and zone."""
+
+    def __init__(self, db: Database, clock: Clock, tz: tzinfo, catalog: Catalog | None = None) -> None:
+        self.db = db
+        self.clock = clock
+        self.tz = tz
+        self._catalog = catalog
+        self._engine: Engine | None = None
+        self._pinned: dict[tuple[str, int], Workflow] = {}
+        self._shown: dict[tuple[str, int], Workflow] = {}
+        self._outbox: Any = _UNREAD
+
+    # -- wiring ------------------------------------------------------------------------
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            from duban.workflows import Catalog
+
+            self._catalog = Catalog()
+        return self._catalog
+
+    @property
+    def outbox(self) -> NoticeWriter | None:
+        """The office's notice routes (SPEC §14), read once from DUBAN_SETTINGS: notices of a
+        routed kind are written with their deliveries. A bad `notify` section never blocks a
+        step: it is logged here, and `notify run` / `scheduler run` refuse it at start."""
+        if self._outbox is _UNREAD:
+            from duban.delivery.settings import SettingsError, load, settings_path
+            from duban.errors import DefinitionError
+
+            try:
+                notify = load(settings_path())
+            except (SettingsError, DefinitionError) as exc:
+                log.warning("notify.settings_unusable", reason=str(exc), deliveries="none written until fixed")
+                notify = None
+            if notify is None or not notify.routes:
+                self._outbox = None
+            else:
+                from duban.delivery.outbox import Outbox
+
+                self._outbox = Outbox(notify)
+        return self._outbox  # type: ignore[no-any-return]
+
+    @outbox.setter
+    def outbox(self, value: NoticeWriter | None) -> None:
+        self._outbox = value
+
+    def engine(self, conn: Connection) -> Engine:
+        if self._engine is None:
+            from duban.engine.service import Engine
+            from duban.storage import calendar_store
+            from duban.workflows import office_rest_day_start
+
+            # a case received on a rest day is counted as the office's settings say (SPEC §16)
+            self._engine = Engine(calendar_store.load(conn, office_rest_day_start()), self.tz)
+        return self._engine
+
+    def workflow_of(self, conn: Connection, case: Case) -> Workflow:
+        """The definition a case is pinned to (from the database, never from a changed file)."""
+        key = (case.workflow, case.workflow_version)
+        if key not in self._pinned:
+            row = self._pinned_row(conn, case)
+            self._pinned[key] = Workflow.from_raw(row["body"], row["source"])
+        return self._pinned[key]
+
+    def _shown_workflow(self, conn: Connection, case: Case) -> Workflow:
+        """The definition to show a case with: the validated one if this App has loaded it,
+        else the stored body read as it is (`PinnedWorkflow`: validated when it was pinned)."""
+        key = (case.workflow, case.workflow_version)
+        found = self._pinned.get(key) or self._shown.get(key)
+        if found is None:
+            row = self._pinned_row(conn, case)
+            found = self._shown[key] = PinnedWorkflow.read(row["body"], row["source"])
+        return found
+
+    @staticmethod
+    def _pinned_row(conn: Connection, case: Case) -> dict[str, Any]:
+        row = repo.pinned_workflow(conn, case.workflow, case.workflow_version)
+        if row is None:
+            raise NotFoundError(f"workflow {case.workflow} v{case.workflow_version} of case {case.id} is not in the database")
+        return row
+
+    def _pin(self, conn: Connection, wf: Workflow, now: datetime) -> Workflow:
+        """Store the definition a new case uses (once per version) and return it. A changed
+        shipped file under an old number is refused; a changed office override gets the next
+        number (v1001 → v1002), so cases opened before keep theirs."""
+        while (row := repo.pinned_workflow(conn, wf.name, wf.version)) is not None:
+            if row["fingerprint"] == wf.fingerprint:
+                break
+            if wf.spec.overrides is None:
+                raise DefinitionError(
+                    wf.source, "version",
+                    f"{wf.name} v{wf.version} differs from the v{wf.version} cases were opened with; "
+                    f"give the changed file a new version number",
+                )
+            wf = wf.renumbered(wf.version + 1)
+        else:
+            repo.pin_workflow(conn, wf.name, wf.version, wf.fingerprint, wf.source, wf.raw, now)
+        self._pinned.setdefault((wf.name, wf.version), wf)
+        return wf
+
+    def actor(self, conn: Connection, name: str | None) -> Actor:
+        from duban.engine.service import Actor
+        from duban.service.names import normalise
+
+        name = normalise(name or "")  # `--actor 'fgj '` is fgj; `' system'` is system
+        if not name:
+            raise UsageError("this command changes a case: give --actor NAME (or set DUBAN_ACTOR)")
+        if name == "system":
+            raise PermissionDeniedError("no person may act as 'system': only the scheduler fires system triggers")
+        user = repo.get_user(conn, name)
+        if user is None:
+            raise NotFoundError(f"actor '{name}' is not in the directory (add with: duban user add {name} --role …)")
+        if user["disabled_at"] is not None:  # SPEC §12: a disabled user cannot act, on any path
+            raise PermissionDeniedError(f"用户“{user['name']}”已停用，不能操作（恢复：duban user enable {user['name']}）")
+        return Actor(user["name"], user["role"], user["unit"])
+
+    # -- operator ----------------------------------------------------------------------
+    def init(self) -> dict[str, Any]:
+        """Create or upgrade the schema; seed the calendar on first run (idempotent)."""
+        from duban.exports.calendar_files import seed_from_chinesecalendar
+        from duban.storage import calendar_store
+
+        self.db.migrate()
+        now = self.clock.now()
+        with self.db.write() as conn:
+            seeded = calendar_store.is_empty(conn)
+            if seeded:
+                calendar_store.store(conn, seed_from_chinesecalendar(), now)
+            years = calendar_store.known_years(conn) if seeded else []
+        log.info("db.initialised", url=self.db.display_url, calendar_seeded=seeded)
+        return {"database": self.db.display_url, "calendar_seeded": seeded,
+                "calendar_years": [years[0], years[-1]] if years else None}
+
+    def add_user(self, name: str, role: str, unit: str | None, *, via: str = "python",
+                 email: str | None = None, mobile: str | None = None) -> dict[str, Any]:
+        """Add a user (and a unit user's unit when it is new); audited (`duban.service.directory`).
+        `email` is where the notices routed to the user's unit or role are mailed (SPEC §14)."""
+        from duban.service import directory
+
+        if email is not None:
+            from duban.delivery.outbox import checked_email
+
+            email = checked_email(email)
+        if mobile is not None:
+            from duban.access import mobile as mobiles
+
+            mobile = mobiles.checked(mobile)  # exit 2 before anything is written
+        with self.db.write() as conn:
+            added = directory.add_user(conn, name, role, unit, self.clock.now(), via)
+            if email is not None:
+                repo.set_email(conn, added["name"], email)
+                added = {**added, "email": email}
+            if mobile is not None:
+                mobiles.store(conn, added["name"], mobile)
+                added = {**added, "mobile": mobile}
+        log.info("user.added", user=added["name"], role=role, unit=added["unit"])
+        return added
+
+    def add_unit(self, name: str, *, via: str = "python") -> dict[str, Any]:
+        from duban.service import directory
+
+        with self.db.write() as conn:
+            return directory.add_unit(conn, name, self.clock.now(), via)
+
+    def rename_unit(self, old: str, new: str, *, via: str = "python") -> dict[str, Any]:
+        """Rename a unit everywhere it is held (cases, users, notices); audited, old name kept."""
+        from duban.service import directory
+
+        with self.db.write() as conn:
+            renamed = directory.rename_unit(conn, old, new, self.clock.now(), via)
+        log.info("unit.renamed", old=renamed["old"], new=renamed["new"], cases=len(renamed["cases"]))
+        return renamed
+
+    def units(self) -> list[dict[str, Any]]:
+        from duban.present.views import iso
+        from duban.storage import units
+
+        with self.db.read() as conn:
+            return [{**u, "created_at": iso(u["created_at"], self.tz)} for u in units.listing(conn)]
+
+    def users(self) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            return [{"name": u["name"], "role": u["role"], "unit": u["unit"]} for u in repo.list_users(conn)]
+
+    # -- cases -------------------------------------------------------------------------
+    def open_case(
+        self, workflow: str, *, title: str, lead_unit: str, co_units: list[str], due: str | None,
+        values: dict[str, str], actor: str | None, milestones: list[tuple[str, str]] | None = None,
+        report: str | None = None,
+    ) -> dict[str, Any]:
+        wf = self.catalog.latest(workflow)
+        now = self.clock.now()
+        with self.db.write() as conn:
+            who = self.actor(conn, actor)
+            from duban.service.directory import case_units
+
+            lead_unit, co_units = case_units(conn, lead_unit, co_units)  # exit 3 for a unit not in the directory
+            wf = self._pin(conn, wf, now)
+            out = self.engine(conn).open_case(
+                wf, title=title, lead_unit=lead_unit, co_units=co_units, due=due, values=values, actor=who, now=now,
+                milestones=milestones or [], report=report,
+            )
+            case = repo.commit_outcome(conn, out, now, outbox=self.outbox)
+            shown = self._case_json(conn, case)
+        self._warn_approximate(case)
+        log.info("case.opened", case_id=case.id, workflow=wf.name, actor=who.name)
+        return shown
+
+    def fire(self, case_id: int, trigger: str, *, actor: str | None, note: str = "",
+             values: dict[str, str] | None = None, expected_version: int | None = None) -> dict[str, Any]:
+        """Fire `trigger` on a case as `actor`. Returns the case as shown after the change
+        (what `case fire --json` prints), read in the same transaction."""
+        with self.db.write() as conn:
+            case, step = self._step(conn, case_id, trigger, actor, note, values, expected_version)
+            shown = self._case_json(conn, case)
+            from duban.present.views import step_json
+
+            shown["step"] = step_json(step, self.workflow_of(conn, case))  # what `签收` resolved to, for the line printed
+        log.info("case.transitioned", case_id=case_id, trigger=trigger, actor=step.actor, state=step.state)
+        return shown
+
+    def transition(self, case_id: int, trigger: str, *, actor: str | None, note: str = "",
+                   values: dict[str, str] | None = None, expected_version: int | None = None) -> Transitioned:
+        """The same step as `fire` — the same checks, rows and audit event — for scripts and
+        integrations acting on many cases: returns only where the case went, without reading
+        its timers back to show it (that view costs about as much Python time as the step)."""
+        with self.db.write() as conn:
+            _, step = self._step(conn, case_id, trigger, actor, note, values, expected_version)
+        log.info("case.transitioned", case_id=case_id, trigger=trigger, actor=step.actor, state=step.state)
+        return step
+
+    def _step(self, conn: Connection, case_id: int, trigger: str, actor: str | None, note: str,
+              values: dict[str, str] | None, expected_version: int | None) -> tuple[Case, Transitioned]:
+        now = self.clock.now()
+        who = self.actor(conn, actor)
+        case = self._case(conn, case_id)
+        if expected_version is not None and expected_version != case.version:
+            raise ConcurrencyError(
+                f"case {case_id} is at version {case.version}, not {expected_version}: "
+                "it changed since you read it; read it again and retry"
+            )
+        wf = self.workflow_of(conn, case)
+        from duban.service.vocabulary import trigger as named_trigger
+
+        trigger = named_trigger(wf, case, trigger)  # `签收` is accept; a name that is neither: exit 4
+        if trigger in ("watch", "unwatch") and who.role == "office":
+            from duban.storage import watches
+
+            if watches.watching(conn, case_id, who.name) == (trigger == "watch"):
+                from duban.errors import RefusedError
+
+                raise RefusedError(f"case {case_id}: 你{'已关注' if trigger == 'watch' else '没有关注'}此事项"
+                                   f"（{'取消关注：unwatch' if trigger == 'watch' else '关注：watch'}）")
+        if values and values.get("unit", "").strip() and any(t.reassigns for t in wf.spec.transition_for(trigger)):
+            from duban.service.directory import unit
+
+            values = {**values, "unit": unit(conn, values["unit"], "--set unit=", lock=True)}
+        from_state = case.state
+        out = self.engine(conn).fire(wf, case, trigger, actor=who, note=note, values=values, now=now)
+        repo.commit_outcome(conn, out, now, outbox=self.outbox)
+        return case, Transitioned(case_id, trigger, who.name, from_state, case.state, case.version)
+
+    def _case(self, conn: Connection, case_id: int) -> Case:
+        case = repo.load_case(conn, case_id)
+        if case is None:
+            raise NotFoundError(f"no case {case_id}")
+        return case
+
+    def _case_json(self, conn: Connection, case: Case) -> dict[str, Any]:
+        return self._case_views(conn, [case])[0]
+
+    def _case_views(self, conn: Connection, cases: list[Case]) -> list[dict[str, Any]]:
+        """Cases as shown: timers and accountability decisions read for all of them at once."""
+        from duban.present.views import accountability_json, case_json
+
+        ids = [c.id for c in cases if c.id is not None]
+        timers = repo.timers_of(conn, ids)
+        decided = audit_log.decisions(conn, ids, "hold_accountable")
+        shown = []
+        for case in cases:
+            assert case.id is not None
+            wf = self._shown_workflow(conn, case)
+            view = case_json(case, wf, timers[case.id], self.tz, human_triggers(wf, case))
+            view["accountability"] = [accountability_json(e, self.tz) for e in decided[case.id]]
+            shown.append(view)
+        return shown
+
+    def _warn_approximate(self, case: Case) -> None:
+        for d in case.deadlines.values():
+            if d.approximate:
+                due = d.due_at.astimezone(self.tz)  # the office's time, as every other line a person may read
+                log.warning("deadline.approximate", case_id=case.id, deadline=d.name, due_at=due.isoformat(),
+                            reason=f"no working-day calendar for {due.year}: weekends only")
+
+    def show(self, case_id: int) -> dict[str, Any]:
+        with self.db.read() as conn:
+            case = self._case(conn, case_id)
+            return self._case_json(conn, case)
+
+    def history(self, case_id: int) -> list[dict[str, Any]]:
+        from duban.present.views import event_json
+
+        with self.db.read() as conn:
+            wf = self._shown_workflow(conn, self._case(conn, case_id))
+            return [event_json(e, self.tz, wf) for e in audit_log.iterate(conn, case_id=case_id)]
+
+    def list_cases(self, *, state: str | None = None, unit: str | None = None, workflow: str | None = None,
+                   overdue: bool | None = None) -> list[dict[str, Any]]:
+        """Cases by state (identifier or label, any workflow's), unit and workflow; each filter
+        is checked: exit 2 for a state or workflow that does not exist, 3 for a unit (`duban.service.filters`)."""
+        from duban.service import filters
+
+        with self.db.read() as conn:
+            f = filters.cases(conn, lambda: self.catalog, state=state, unit_name=unit, workflow=workflow)
+            if f.empty:
+                return []
+            cases = repo.list_cases(conn, states=f.states, unit=f.unit, workflow=f.workflow, overdue=overdue)
+            return self._case_views(conn, cases)
+
+    def notices(self, *, unit: str | None = None, case_id: int | None = None) -> list[dict[str, Any]]:
+        from duban.present.views import notice_json
+        from duban.service import filters
+
+        with self.db.read() as conn:
+            recipient = filters.notice_recipient(conn, unit) if unit is not None else None
+            if case_id is not None:
+                filters.case_exists(conn, case_id)
+            from duban.service.receipts import reads
+
+            found = repo.list_notices(conn, unit=recipient, case_id=case_id)
+            receipts = reads(conn, [n["id"] for n in found])  # read status (标为已读), SPEC §13
+            return [{**notice_json(n, self.tz), "read_by": [
+                {"reader": r["reader"], "read_at": r["read_at"].astimezone(self.tz).isoformat()} for r in receipts[n["id"]]]}
+                for n in found]
+
+    def watched(self, user: str) -> list[dict[str, Any]]:
+        """The cases `user` watches (关注), most recently watched first."""
+        from duban.storage import watches
+
+        with self.db.read() as conn:
+            ids = watches.watched_by(conn, user)
+            found = repo.load_cases(conn, ids)
+            return self._case_views(conn, [found[i] for i in ids if i in found])
+
+    def watching(self, case_id: int, user: str) -> bool:
+        from duban.storage import watches
+
+        with self.db.read() as conn:
+            return watches.watching(conn, case_id, user)
+
+    # -- timers ------------------------------------------------------------------------
+    def tick(self, batch: int = 200, chunk: int = 100) -> TickResult:
+        """Fire every timer due up to now, oldest first, each once; safe to repeat, and safe
+        next to running schedulers: it claims and fires exactly as a scheduler node does."""
+        from duban.commands.daemon import Config, Scheduler, default_node
+
+        config = Config(node=f"tick-{default_node()}", interval=0, batch=batch, chunk=chunk,
+                        lease=60, record=False)
+        result = Scheduler(self, config).sweep()
+        return TickResult(result.fired, result.lines)
+
+    # -- calendar ----------------------------------------------------------------------
+    def import_calendar(self, path: str | Path) -> dict[str, Any]:
+        """Load a year's schedule (or local overrides) and recompute every approximate
+        deadline it now covers, in one transaction (`duban.service.calendar`)."""
+        from duban.service.calendar import import_calendar
+
+        result = import_calendar(self, path)
+        log.info("calendar.imported", years=result["years"], days=result["days"], recomputed=result["recomputed_cases"])
+        return result
+
+    def calendar(self, year: int) -> dict[str, Any]:
+        from duban.storage import calendar_store
+
+        with self.db.read() as conn:
+            info, days = calendar_store.year(conn, year)
+        return {
+            "year": year, "known": info is not None, "source": info["source"] if info else None,
+            "days": [{"date": d["day"].isoformat(), "kind": d["kind"],
+                      "kind_label": "放假" if d["kind"] == "holiday" else "调休上班", "name": d["name"]} for d in days],
+        }
+
+    def replay(self, case_id: int) -> list[str]:
+        """Rebuild the case from its audit events under its pinned definition; what differs."""
+        from duban.engine.replay import differences, replay
+
+        with self.db.read() as conn:
+            stored = self._case(conn, case_id)
+            wf = self.workflow_of(conn, stored)
+            events = list(audit_log.iterate(conn, case_id=case_id))
+            return differences(stored, replay(self.engine(conn), wf, events))
+
+    # -- audit -------------------------------------------------------------------------
+    def verify(self, jobs: int | None = 1, *, parallel_from: int | None = None) -> tuple[int, str | None, ChainBreak | None]:
+        """The chain checked from GENESIS: (events checked, last good hash, first break).
+
+        ``jobs`` worker processes check ranges of it (None: one per CPU), for chains of at
+        least ``parallel_from`` events; 1 checks it here (`duban.exports.parallel_verify`)."""
+        from duban.exports.parallel_verify import PARALLEL_FROM, verify_database
+
+        return verify_database(self.db, jobs, parallel_from=PARALLEL_FROM if parallel_from is None else parallel_from)
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        with self.db.read() as conn:
+            yield from audit_log.iterate(conn)
