@@ -25,6 +25,7 @@ from duban.engine.workflow import Workflow
 # event on download): neither changes the case.
 _SKIPPED = ("recompute", "notice_sent", "notice_failed", "attached")
 UNIT_RENAMED = "unit_renamed"  # the directory renamed one of the case's units (duban.storage.units)
+TIMER_REFUSED = "timer_refused"  # a timer whose step the engine refused (duban.service.timers)
 
 
 Observer = Callable[[Mapping[str, Any], Outcome | None], None]
@@ -58,6 +59,10 @@ def replay(engine: Engine, wf: Workflow, events: Iterable[Mapping[str, Any]], ob
             case.rename_unit(e["data"]["old"], e["data"]["new"])
             if observe is not None:
                 observe(e, None)
+            continue
+        if e["action"] == TIMER_REFUSED:  # the engine refused the timer's step: the case stayed as it was
+            if observe is not None:
+                observe(e, Outcome(case))  # the timer is done all the same
             continue
         if e["role"] == "system":
             timer = DueTimer(0, case.id, e["data"]["deadline"], e["data"]["rung"],

@@ -421,11 +421,9 @@ class App:
     def tick(self, batch: int = 200, chunk: int = 100) -> TickResult:
         """Fire every timer due up to now, oldest first, each once; safe to repeat, and safe
         next to running schedulers: it claims and fires exactly as a scheduler node does."""
-        from duban.commands.daemon import Config, Scheduler, default_node
+        from duban.service.timers import Sweep, default_node
 
-        config = Config(node=f"tick-{default_node()}", interval=0, batch=batch, chunk=chunk,
-                        lease=60, record=False)
-        result = Scheduler(self, config).sweep()
+        result = Sweep(self, f"tick-{default_node()}", batch=batch, chunk=chunk, lease=60).run()
         return TickResult(result.fired, result.lines)
 
     # -- calendar ----------------------------------------------------------------------

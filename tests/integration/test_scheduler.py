@@ -221,6 +221,7 @@ class TestRetries:
         from duban.clock import ManualClock
         from duban.commands import daemon as scheduler
         from duban.errors import ConcurrencyError, StorageError
+        from duban.service import timers
         from duban.service.app import App
         from duban.storage.database import Database
 
@@ -235,15 +236,15 @@ class TestRetries:
             return error
 
         seed(sqlite_url, 1)
-        real, calls = scheduler.fire_chunk, []
+        real, calls = timers.fire_chunk, []
 
-        def flaky(*args: object) -> list[list[scheduler.Fired]]:
+        def flaky(*args: object) -> list[list[timers.Fired]]:
             calls.append(len(args[2]))  # type: ignore[arg-type]
             if len(calls) <= 2:  # the chunk, then the first timer on its own
                 raise clash()
             return real(*args)  # type: ignore[arg-type]
 
-        monkeypatch.setattr(scheduler, "fire_chunk", flaky)
+        monkeypatch.setattr(timers, "fire_chunk", flaky)
         db = Database(sqlite_url)
         try:
             node = scheduler.Scheduler(App(db, ManualClock(LATER), TZ),
@@ -290,3 +291,71 @@ class TestCommandLine:
     def test_status_of_an_uninitialised_database_says_run_init(self, sqlite_url: str) -> None:
         run = Duban(sqlite_url)("scheduler", "status")
         assert run.code == 1 and "duban init" in run.stderr
+
+
+def seed_guarded(url: str, folder: Path) -> None:
+    """Case 1 under an office's own workflow whose 超期 step (the red-card rung's `expire`) needs a
+    measure that a timer cannot give, so the engine refuses that rung; case 2 a plain supervision case."""
+    import yaml
+
+    from duban.clock import ManualClock
+    from duban.service.app import App
+    from duban.storage.database import Database
+    from duban.workflows import SHIPPED_DIR, Catalog
+
+    raw = yaml.safe_load((SHIPPED_DIR / "supervision.yaml").read_text(encoding="utf-8"))
+    raw["name"] = "guarded"
+    [expire] = [t for t in raw["transitions"] if t["trigger"] == "expire"]
+    expire["guards"] = ["measure_required"]
+    folder.mkdir()
+    (folder / "guarded.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    db = Database(url)
+    try:
+        app = App(db, ManualClock(OPENED), TZ, Catalog([SHIPPED_DIR, folder]))
+        app.init()
+        app.add_user("wang", "office", None)
+        app.add_unit("区发改局")
+        for workflow in ("guarded", "supervision"):
+            app.open_case(workflow, title=f"{workflow}事项", lead_unit="区发改局", co_units=[], due="2026-03-20",
+                          values={}, actor="wang")
+    finally:
+        db.dispose()
+
+
+class TestRefusals:
+    @pytest.mark.parametrize("sizes", [("--chunk", "1"), ("--batch", "500", "--chunk", "500")],
+                             ids=["one-by-one", "one-chunk"])
+    def test_a_rung_the_engine_refuses_is_audited_and_done(self, any_db_url: str, tmp_path: Path,
+                                                           sizes: tuple[str, ...]) -> None:
+        """The red-card rung of a case whose 超期 step needs a measure meets the engine's refusal: the
+        sweep records it on the case's chain (`timer_refused`, with the deadline, rung and the
+        refusal), marks the timer done and goes on — the case's later rungs and the other case fire,
+        `run --once` exits 0, nothing is left claimed or retried, and the chain and the state tables
+        still verify. Alone in its transaction or amid the case's other rungs in one makes no difference."""
+        seed_guarded(any_db_url, tmp_path / "workflows")
+        run = run_duban(scheduler_args(any_db_url, LATER, "a", *sizes, "--json"), tmp_path, "a")
+        assert run.popen.returncode == 0, run.stderr
+        result = json.loads(run.stdout)
+        assert (result["fired"], result["refused"], result["failed"]) == (TOTAL_OF_TWO - 1, 1, 0)
+        assert any("红牌超期 未能执行" in line and "measure" in line for line in result["lines"])
+        [logged] = [line for line in run.logs() if line["event"] == "timer.refused"]
+        assert (logged["case_id"], logged["deadline"], logged["rung"]) == (1, "due", 1)
+        assert timer_statuses(any_db_url) == Counter(fired=TOTAL_OF_TWO)  # none pending, none claimed
+
+        history = json.loads(run_duban(["--db", any_db_url, "case", "history", "1", "--json"], tmp_path, "history").stdout)
+        [refused] = [e for e in history if e["action"] == "timer_refused"]
+        assert (refused["action_label"], refused["actor"], refused["role"]) == ("计时器未执行", "system", "system")
+        assert (refused["data"]["deadline"], refused["data"]["rung"], refused["data"]["trigger"]) == ("due", 1, "expire")
+        assert refused["data"]["error"] == "GuardRejectedError" and "measure" in refused["data"]["refusal"]
+        assert refused["from_state"] == refused["to_state"] == "assigned"
+        rungs = [(e["data"]["deadline"], e["data"]["rung"]) for e in history if e["action"] in ("escalate", "overtaken")]
+        assert ("due", 1) not in rungs and ("due", 2) in rungs  # the refused rung changed nothing; the next one fired
+        states = query(any_db_url, "SELECT id, state FROM cases ORDER BY id")
+        assert [tuple(r) for r in states] == [(1, "assigned"), (2, "overdue")]
+
+        again = run_duban(scheduler_args(any_db_url, LATER, "a", "--json"), tmp_path, "again")
+        assert (json.loads(again.stdout)["fired"], json.loads(again.stdout)["refused"]) == (0, 0)  # not retried
+        verify = run_duban(["--db", any_db_url, "audit", "verify", "--state", "--json"], tmp_path, "verify")
+        assert verify.popen.returncode == 0, verify.stdout + verify.stderr
+        checked = json.loads(verify.stdout)
+        assert checked["ok"] is True and checked["state"]["ok"] is True
