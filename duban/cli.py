@@ -39,7 +39,9 @@ class _Top(click.Group):
         try:
             return super().invoke(ctx)
         except DubanError as exc:
-            click.echo(f"error: {exc}", err=True)
+            from duban.commands.flags import cli_message
+
+            click.echo(f"error: {cli_message(exc)}", err=True)  # each field it names, by its option
             ctx.exit(exc.exit_code)
 
 

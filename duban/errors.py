@@ -13,17 +13,54 @@ DubanError                      exit 1  anything unexpected
 └── StorageError                exit 1  database errors translated at the storage boundary
 
 The CLI maps these to exit codes in one place (`exit_code`); every other layer only raises.
+
+An error about one field of the input carries it (`field`, named as the API's request body
+names it: ``title``, ``lead_unit``, ``due``, ``note``, ``data.until`` …), and its message
+marks where it names a field with a `FieldRef` instead of spelling out a CLI option:
+``UsageError(FieldRef("title"), " must not be empty")`` reads "title must not be empty",
+and the CLI prints "--title must not be empty" (`duban.commands.flags`). The message is
+kept as its pieces, so a value a user typed is never mistaken for a field's mark.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldRef:
+    """Where a message names a field of the input: each entry point says it its own way."""
+
+    name: str  # as the API names it; ``data.KEY`` is a value of the case's data
+
+    def __str__(self) -> str:
+        return self.name.removeprefix("data.")
+
+
+Part = str | FieldRef
 
 
 class DubanError(Exception):
-    """Base of every error duban raises on purpose."""
+    """Base of every error duban raises on purpose.
+
+    Attributes:
+        field: the input field the error is about (the first one its message names, unless
+            given), or None.
+        parts: the message as text and `FieldRef` pieces (`render` names the fields).
+    """
 
     exit_code = 1
+
+    def __init__(self, *message: Part, field: str | None = None) -> None:
+        self.parts: tuple[Part, ...] = message
+        named = next((p.name for p in message if isinstance(p, FieldRef)), None)
+        self.field = field if field is not None else named
+        super().__init__("".join(map(str, message)))
+
+    def render(self, name: Callable[[str], str]) -> str:
+        """The message with each field it names written as ``name(field)`` (a CLI option …)."""
+        return "".join(p if isinstance(p, str) else name(p.name) for p in self.parts)
 
 
 class UsageError(DubanError):
@@ -49,10 +86,10 @@ class DefinitionError(DubanError):
 
     exit_code = 4
 
-    def __init__(self, file: str, path: str, reason: str) -> None:
-        self.file, self.path, self.reason = file, path, reason
+    def __init__(self, file: str, path: str, *reason: Part) -> None:
+        self.file, self.path, self.reason = file, path, "".join(map(str, reason))
         where = f"{file}: {path}" if path else file
-        super().__init__(f"{where}: {reason}")
+        super().__init__(f"{where}: ", *reason)
 
 
 class RefusedError(DubanError):
@@ -76,9 +113,9 @@ class TransitionNotAllowedError(RefusedError):
 class GuardRejectedError(RefusedError):
     """A guard of the transition failed (e.g. a required note is missing)."""
 
-    def __init__(self, guard: str, message: str) -> None:
+    def __init__(self, guard: str, *message: Part) -> None:
         self.guard = guard
-        super().__init__(message)
+        super().__init__(*message)
 
 
 class PermissionDeniedError(RefusedError):

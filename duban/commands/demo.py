@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from duban.clock import ManualClock
+from duban.commands.flags import cli_message
 from duban.errors import RefusedError
 from duban.logconfig import use_clock
 from duban.service.app import App
@@ -108,7 +109,7 @@ def run_demo(db_url: str, tz: tzinfo, echo: Callable[[str], Any] | None = print)
             try:
                 case = app.fire(ids[key], trigger, actor=who, note=note)
             except RefusedError as exc:  # e.g. reporting a case that is already closed
-                say(f"{day}  ✗ {who}：{exc}")
+                say(f"{day}  ✗ {who}：{cli_message(exc)}")
                 continue
             timeline.append({"date": day.isoformat(), "event": f"case {ids[key]} {trigger} by {who} → {case['state']}"})
             say(f"{day}  ✎ {who}：案件 {ids[key]} {case['step']['trigger_label']} → {case['state_label']}")

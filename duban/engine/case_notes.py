@@ -14,10 +14,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from duban.engine.model import Case, Event, Notice, Outcome
-from duban.errors import GuardRejectedError, PermissionDeniedError, RefusedError, UsageError
+from duban.engine.wording import takes
+from duban.errors import FieldRef, GuardRejectedError, PermissionDeniedError, RefusedError, UsageError
 
 if TYPE_CHECKING:
-    from duban.engine.service import Actor
+    from duban.engine.actors import Actor
 
 LABELS = {"instruct": "领导批示", "urge": "催办", "watch": "关注", "unwatch": "取消关注"}
 ROLES = {"instruct": ("leader",), "urge": ("office",), "watch": ("office",), "unwatch": ("office",)}
@@ -34,13 +35,13 @@ def run_case_note(case: Case, op: str, actor: Actor, note: str, values: dict[str
         raise PermissionDeniedError(
             f"user '{actor.name}' ({actor.role}) may not {op}（{LABELS[op]}）; allowed roles: {', '.join(ROLES[op])}")
     if values:
-        raise UsageError(f"--set {next(iter(values))}=…: '{op}' takes no --set values")
+        raise UsageError(FieldRef(f"data.{next(iter(values))}"), f"=…: '{op}' takes ", *takes(()))
     if op in NOTICE_KINDS and case.closed_at is not None:
         raise RefusedError(f"case {case.id} is closed ({case.state}): {LABELS[op]} is only for open cases")
     if op == "instruct" and not note.strip():
-        raise GuardRejectedError("note_required", "'instruct' needs the instruction's text (--note TEXT)")
+        raise GuardRejectedError("note_required", "'instruct' needs the instruction's text (", FieldRef("note"), " TEXT)")
     if len(note) > NOTE_LIMIT:
-        raise UsageError(f"--note: at most {NOTE_LIMIT} characters (this one has {len(note)})")
+        raise UsageError(FieldRef("note"), f": at most {NOTE_LIMIT} characters (this one has {len(note)})")
     out = Outcome(case)
     out.events.append(Event(ACTIONS[op], actor.name, actor.role, now, trigger=op, from_state=case.state,
                             to_state=case.state, note=note.strip(), data={}))

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from duban.engine.audit import ORIGIN_KEYS
 from duban.engine.deadlines import parse_offset, parse_rule
 from duban.engine.guards import GUARDS
-from duban.errors import DefinitionError, UsageError
+from duban.errors import DefinitionError, FieldRef, Part, UsageError
 from duban.workflows.bounded_yaml import clip, clip_text
 
 Role = Literal["office", "unit", "leader", "inspector", "system"]
@@ -214,8 +214,8 @@ def _allowed_keys(loc: tuple[Any, ...]) -> str:
 
 
 def _check_meaning(spec: WorkflowSpec, file: str) -> None:
-    def fail(path: str, reason: str) -> None:
-        raise DefinitionError(file, path, reason)
+    def fail(path: str, *reason: Part) -> None:
+        raise DefinitionError(file, path, *reason)
 
     states = set(spec.states)
     known = ", ".join(sorted(states))
@@ -301,9 +301,9 @@ def _check_rule(where: str, rule: str, fail: Any) -> None:
     try:
         parsed = parse_rule(rule, _UTC)
     except UsageError as exc:
-        fail(where, str(exc))
+        fail(where, *exc.parts)
     if parsed.unit in ("date", "datetime"):
-        fail(where, "a fixed date belongs on the case (--due), use rule: from_case")
+        fail(where, "a fixed date belongs on the case (", FieldRef("due"), "), use rule: from_case")
 
 
 def _check_when(spec: WorkflowSpec, where: str, when: dict[str, list[str]], fail: Any) -> None:

@@ -18,11 +18,13 @@ from duban.engine.deadlines import compute_deadline, parse_rule, working_days_el
 from duban.engine.model import RUNNING, Case, DeadlineState, Event, Outcome
 from duban.engine.schedules import is_schedule
 from duban.engine.timeliness import co_unit_refusal, current_due, lead_only, running_completion
+from duban.engine.wording import takes
 from duban.engine.workflow import Workflow
-from duban.errors import GuardRejectedError, PermissionDeniedError, RefusedError, UsageError
+from duban.errors import FieldRef, GuardRejectedError, PermissionDeniedError, RefusedError, UsageError
 
 if TYPE_CHECKING:
-    from duban.engine.service import Actor, Engine
+    from duban.engine.actors import Actor
+    from duban.engine.tracking import Deadlines
 
 # Every workflow-independent trigger's label, these and the case notes' (领导批示, 催办, 关注).
 LABELS = {
@@ -52,7 +54,7 @@ def shared_available(wf: Workflow, case: Case) -> list[tuple[str, tuple[str, ...
 
 
 def run_shared_operation(
-    engine: Engine, wf: Workflow, case: Case, op: str, actor: Actor, note: str, values: dict[str, str], now: datetime
+    deadlines: Deadlines, wf: Workflow, case: Case, op: str, actor: Actor, note: str, values: dict[str, str], now: datetime
 ) -> Outcome:
     """Check role, unit and preconditions, then apply one shared operation."""
     assert case.id is not None
@@ -65,17 +67,17 @@ def run_shared_operation(
     allowed_keys = {"request_extension": {"until"}}.get(op, set())
     for key in values:
         if key not in allowed_keys:
-            raise UsageError(f"--set {key}=…: '{op}' takes {', '.join(sorted(allowed_keys)) or 'no --set values'}")
+            raise UsageError(FieldRef(f"data.{key}"), f"=…: '{op}' takes ", *takes(sorted(allowed_keys)))
     if op == "resume" and not case.suspended:
         raise RefusedError(f"case {case.id} is not suspended: nothing to resume")
     if op != "resume" and case.suspended:
         raise RefusedError(f"case {case.id} is suspended: only 'resume (office)' is allowed")
     needs_note = op in ("request_extension", "suspend", "resume", "refuse_extension")
     if needs_note and not note.strip():
-        raise GuardRejectedError("note_required", f"'{op}' needs a note saying why (--note TEXT)")
+        raise GuardRejectedError("note_required", f"'{op}' needs a note saying why (", FieldRef("note"), " TEXT)")
     handler = {"request_extension": _request, "approve_extension": _approve, "refuse_extension": _refuse,
                "suspend": _suspend, "resume": _resume}[op]
-    out = handler(engine, wf, case, actor, values, now)
+    out = handler(deadlines, wf, case, actor, values, now)
     first = out.events[0]
     out.events[0] = Event(first.action, actor.name, actor.role, now, trigger=op, from_state=case.state,
                           to_state=case.state, note=note, data=first.data)
@@ -88,38 +90,38 @@ def _main_deadline(wf: Workflow, case: Case) -> DeadlineState | None:
     return running_completion(wf, case)
 
 
-def _request(engine: Engine, wf: Workflow, case: Case, actor: Actor, values: dict[str, str], now: datetime) -> Outcome:
+def _request(deadlines: Deadlines, wf: Workflow, case: Case, actor: Actor, values: dict[str, str], now: datetime) -> Outcome:
     main = _main_deadline(wf, case)
     if main is None:
         raise RefusedError(f"case {case.id} has no running deadline to extend")
     if now > main.due_at:
         raise RefusedError(
-            f"case {case.id}: the deadline {main.due_at.astimezone(engine.tz):%Y-%m-%d %H:%M} has passed; "
+            f"case {case.id}: the deadline {main.due_at.astimezone(deadlines.tz):%Y-%m-%d %H:%M} has passed; "
             "an extension must be asked before it (没有办理延期的按原定时间考核)"
         )
     if "until" not in values:
-        raise UsageError("request_extension needs --set until=DATE (e.g. until=2027-06-30)")
-    rule = parse_rule(values["until"], engine.tz)
+        raise UsageError("request_extension needs ", FieldRef("data.until"), "=DATE (e.g. until=2027-06-30)")
+    rule = parse_rule(values["until"], deadlines.tz)
     if rule.unit not in ("date", "datetime"):
-        raise UsageError(f"--set until={values['until']}: give a date or ISO datetime, e.g. until=2027-06-30")
-    until = compute_deadline(rule, now, engine.calendar, engine.tz)
+        raise UsageError(FieldRef("data.until"), f"={values['until']}: give a date or ISO datetime, e.g. until=2027-06-30")
+    until = compute_deadline(rule, now, deadlines.calendar, deadlines.tz)
     if until.due_at <= main.due_at:
         raise UsageError(
-            f"--set until={values['until']}: must be after the current deadline "
-            f"{main.due_at.astimezone(engine.tz):%Y-%m-%d %H:%M}"
+            FieldRef("data.until"), f"={values['until']}: must be after the current deadline "
+            f"{main.due_at.astimezone(deadlines.tz):%Y-%m-%d %H:%M}"
         )
     case.data[REQUEST] = {"until": values["until"], "by": actor.name, "at": now.isoformat()}
     return Outcome(case, events=[Event("extension_requested", "", "", now, data={"deadline": main.name, "until": values["until"]})])
 
 
-def _approve(engine: Engine, wf: Workflow, case: Case, actor: Actor, values: dict[str, str], now: datetime) -> Outcome:
+def _approve(deadlines: Deadlines, wf: Workflow, case: Case, actor: Actor, values: dict[str, str], now: datetime) -> Outcome:
     request = case.data.get(REQUEST)
     if request is None:
         raise RefusedError(f"case {case.id}: no extension was requested, so there is nothing to approve")
     main = _main_deadline(wf, case)
     if main is None:
         raise RefusedError(f"case {case.id} has no running deadline to extend")
-    until = compute_deadline(parse_rule(request["until"], engine.tz), now, engine.calendar, engine.tz)
+    until = compute_deadline(parse_rule(request["until"], deadlines.tz), now, deadlines.calendar, deadlines.tz)
     old = main.due_at
     if main.original_due_at is None:
         main.original_due_at = old
@@ -131,18 +133,18 @@ def _approve(engine: Engine, wf: Workflow, case: Case, actor: Actor, values: dic
     out = Outcome(case, events=[Event("extension_approved", "", "", now,
                                       data={"deadline": main.name, "from": old.isoformat(), "to": until.due_at.isoformat()})])
     out.cancel.append(main.name)
-    out.arm.extend(engine.rung_timers(wf, main, engine.pending_rungs(wf, main)))
+    out.arm.extend(deadlines.rung_timers(wf, main, deadlines.pending_rungs(wf, main)))
     return out
 
 
-def _refuse(engine: Engine, wf: Workflow, case: Case, actor: Actor, values: dict[str, str], now: datetime) -> Outcome:
+def _refuse(deadlines: Deadlines, wf: Workflow, case: Case, actor: Actor, values: dict[str, str], now: datetime) -> Outcome:
     request = case.data.pop(REQUEST, None)
     if request is None:
         raise RefusedError(f"case {case.id}: no extension was requested, so there is nothing to refuse")
     return Outcome(case, events=[Event("extension_refused", "", "", now, data={"until": request["until"]})])
 
 
-def _suspend(engine: Engine, wf: Workflow, case: Case, actor: Actor, values: dict[str, str], now: datetime) -> Outcome:
+def _suspend(deadlines: Deadlines, wf: Workflow, case: Case, actor: Actor, values: dict[str, str], now: datetime) -> Outcome:
     running = [name for name, d in case.deadlines.items() if d.status == RUNNING]
     case.suspended = True
     case.data["suspended_at"] = now.isoformat()
@@ -151,7 +153,7 @@ def _suspend(engine: Engine, wf: Workflow, case: Case, actor: Actor, values: dic
     return out
 
 
-def _resume(engine: Engine, wf: Workflow, case: Case, actor: Actor, values: dict[str, str], now: datetime) -> Outcome:
+def _resume(deadlines: Deadlines, wf: Workflow, case: Case, actor: Actor, values: dict[str, str], now: datetime) -> Outcome:
     since = datetime.fromisoformat(case.data.pop("suspended_at"))
     case.suspended = False
     case.data["suspended_total_seconds"] = case.data.get("suspended_total_seconds", 0) + int((now - since).total_seconds())
@@ -161,25 +163,25 @@ def _resume(engine: Engine, wf: Workflow, case: Case, actor: Actor, values: dict
         if d.status != RUNNING:
             continue
         old = d.due_at
-        d.due_at = _moved(engine, d, since, now)
+        d.due_at = _moved(deadlines, d, since, now)
         if d.original_due_at is None:
             d.original_due_at = old
         moved[name] = {"from": old.isoformat(), "to": d.due_at.isoformat()}
-        out.arm.extend(engine.rung_timers(wf, d, engine.pending_rungs(wf, d)))
+        out.arm.extend(deadlines.rung_timers(wf, d, deadlines.pending_rungs(wf, d)))
     case.due_at = current_due(wf, case)
     out.events.append(Event("resumed", "", "", now, data={"suspended_from": since.isoformat(), "moved": moved}))
     return out
 
 
-def _moved(engine: Engine, d: DeadlineState, since: datetime, now: datetime) -> datetime:
+def _moved(deadlines: Deadlines, d: DeadlineState, since: datetime, now: datetime) -> datetime:
     """The deadline pushed out by the suspended time, counted in the rule's own unit."""
-    unit = "d" if is_schedule(d.rule) else parse_rule(d.rule, engine.tz).unit
+    unit = "d" if is_schedule(d.rule) else parse_rule(d.rule, deadlines.tz).unit
     if unit in ("h", "min", "datetime"):
         return d.due_at + (now - since)
     if unit == "wd":
-        elapsed, _ = working_days_elapsed(since, now, engine.calendar, engine.tz)
-        day, _ = engine.calendar.add_working_days(d.due_at.astimezone(engine.tz).date(), elapsed)
-        local = d.due_at.astimezone(engine.tz)
+        elapsed, _ = working_days_elapsed(since, now, deadlines.calendar, deadlines.tz)
+        day, _ = deadlines.calendar.add_working_days(d.due_at.astimezone(deadlines.tz).date(), elapsed)
+        local = d.due_at.astimezone(deadlines.tz)
         return datetime.combine(day, local.timetz()).astimezone(d.due_at.tzinfo)
-    days = (now.astimezone(engine.tz).date() - since.astimezone(engine.tz).date()).days
+    days = (now.astimezone(deadlines.tz).date() - since.astimezone(deadlines.tz).date()).days
     return d.due_at + timedelta(days=days)

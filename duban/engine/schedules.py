@@ -11,7 +11,7 @@ import calendar as _months
 import re
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
-from duban.errors import UsageError
+from duban.errors import FieldRef, UsageError
 
 SCHEDULE_FORMS = "monthly:5 (every month by the 5th; 1–31, a short month ends on its last day), biweekly (every 14 days)"
 _MONTHLY = re.compile(r"monthly:(\d{1,2})")
@@ -26,7 +26,7 @@ def check_schedule(text: str) -> str:
     m = _MONTHLY.fullmatch(text)
     if text == "biweekly" or (m and 1 <= int(m.group(1)) <= 31):
         return text
-    raise UsageError(f"--report {text}: allowed: {SCHEDULE_FORMS}")
+    raise UsageError(FieldRef("report"), f" {text}: allowed: {SCHEDULE_FORMS}")
 
 
 def schedule_label(schedule: str) -> str:

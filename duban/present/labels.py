@@ -4,13 +4,19 @@ scripts read identifiers"), and the one way a person sees an instant.
 Identifiers stay in `--json`, JSONL and the identifier columns of CSV/XLSX exports; every
 table, line and label column a person reads shows these labels instead. A workflow's own
 states and triggers are labelled by the workflow (`Workflow.state_label`,
-`Workflow.trigger_label`); everything shared by all workflows is here. This module imports
-nothing of duban, so the engine, the views and the exports can all use it.
+`Workflow.trigger_label`); everything shared by all workflows is here (the levels' and
+recipients' words from `duban.engine.labels`, which writes them first). This module imports
+nothing else of duban, so the views, the reports and the exports can all use it.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, tzinfo
+
+from duban.engine.labels import LEVEL_LABELS as LEVEL_LABELS
+from duban.engine.labels import RECIPIENT_LABELS as RECIPIENT_LABELS
+from duban.engine.labels import level_label as level_label
+from duban.engine.labels import recipient_label as recipient_label
 
 ROLE_LABELS = {
     "office": "督查室", "unit": "承办单位", "leader": "分管领导", "inspector": "纪检监察", "system": "系统",
@@ -26,11 +32,6 @@ ACTION_LABELS = {
     "instructed": "领导批示", "urged": "催办", "watched": "关注", "unwatched": "取消关注", "attached": "添加附件",
     "unit_added": "新增单位", "unit_renamed": "单位更名", "user_added": "新增用户",
 }
-LEVEL_LABELS = {0: "正常", 1: "黄牌预警", 2: "红牌超期", 3: "督办通知", 4: "通报", 5: "问责"}
-# Who a ladder rung's notice goes to, when it is not a unit by name.
-RECIPIENT_LABELS = {"office": "督查室", "leader": "分管领导", "inspector": "纪检监察",
-                    "lead_unit": "牵头单位", "co_units": "配合单位"}
-
 TIME_FORMAT = "%Y-%m-%d %H:%M"
 
 
@@ -40,10 +41,6 @@ def role_label(role: str | None) -> str:
 
 def action_label(action: str | None) -> str:
     return ACTION_LABELS.get(action or "", action or "")
-
-
-def level_label(level: int | None) -> str:
-    return "" if level is None else LEVEL_LABELS.get(level, str(level))
 
 
 def shown_time(value: datetime | str | None, tz: tzinfo | None = None) -> str:
@@ -63,19 +60,3 @@ def shown_time(value: datetime | str | None, tz: tzinfo | None = None) -> str:
     if tz is not None and at.tzinfo is not None:
         at = at.astimezone(tz)
     return at.strftime(TIME_FORMAT)
-
-
-def recipient_label(recipient: str | None) -> str:
-    """A notice's recipient: a unit by its name, a role by its Chinese name."""
-    return RECIPIENT_LABELS.get(recipient or "", recipient or "")
-
-
-def rung_line(case_id: int | None, deadline: str, rung: str, level: int | None, notice: str | None,
-              recipients: list[str]) -> str:
-    """What `tick` prints for one rung of a ladder that fired."""
-    line = f"案件 {case_id} {deadline} {rung}"
-    if level is not None:
-        line += f" → 预警级别 {level}（{level_label(level)}）"
-    if notice:
-        line += f"，{notice}送 " + "、".join(map(recipient_label, recipients))
-    return line

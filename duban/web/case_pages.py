@@ -111,7 +111,7 @@ def _open(request: Request, p: Principal, values: dict[str, Any]) -> Response:
     except (UsageError, NotFoundError) as exc:
         from duban.web.errors import field_of
 
-        return _new_form(request, p, status=422, values=values, errors={field_of(str(exc)): str(exc)})
+        return _new_form(request, p, status=422, values=values, errors={exc.field or field_of(str(exc)): str(exc)})
     return RedirectResponse(f"/cases/{case['id']}", status_code=303)
 
 

@@ -81,7 +81,7 @@ def from_duban(exc: e.DubanError) -> ApiError:
     if isinstance(exc, e.IntegrityError):  # a stored file or row does not match its audit event
         return ApiError(409, "integrity", text)
     if isinstance(exc, e.UsageError):
-        return ApiError(422, "invalid", text, field=field_of(text))
+        return ApiError(422, "invalid", text, field=exc.field or field_of(text))
     if isinstance(exc, e.DefinitionError):
         return ApiError(422, "invalid", text, field="workflow")
     log.error("web.service_error", error=type(exc).__name__, reason=text)

@@ -129,7 +129,7 @@ class TestOpening:
             ("5weeks", "deadline rule '5weeks'"),
             ("0wd", "positive whole number"),
             ("2026-02-30", "not a valid date"),
-            (None, "needs --due"),
+            (None, "needs due"),
         ],
     )
     def test_bad_due_is_a_usage_error(self, engine: Engine, wf: Workflow, clock: ManualClock, due: str | None,
@@ -211,9 +211,10 @@ class TestFiring:
         """退回重办 without a note is refused by its guard and leaves the case reported."""
         _, case = in_progress(engine, wf, clock)
         engine.fire(wf, case, "report", actor=FGJ, now=clock.now())
-        with pytest.raises(GuardRejectedError, match="--note") as caught:
+        with pytest.raises(GuardRejectedError, match="needs a note") as caught:
             engine.fire(wf, case, "reject", actor=WANG, note="  ", now=clock.now())
         assert caught.value.guard == "note_required"
+        assert caught.value.field == "note"
         assert case.state == "reported"
 
     def test_reject_with_note_resumes_the_same_deadline(self, engine: Engine, wf: Workflow,
@@ -241,10 +242,11 @@ class TestFiring:
         assert all(d.status != "running" for d in case.deadlines.values())
 
     def test_set_value_a_trigger_does_not_take(self, engine: Engine, wf: Workflow, clock: ManualClock) -> None:
-        """--set on a trigger without such a value is a usage error naming what it takes."""
+        """A data value a trigger does not take is a usage error about that value, naming what it takes."""
         opened = open_case(engine, wf, clock)
-        with pytest.raises(UsageError, match="--set colour"):
+        with pytest.raises(UsageError, match="colour=…: 'accept' takes no data values") as caught:
             engine.fire(wf, opened.case, "accept", actor=FGJ, values={"colour": "red"}, now=clock.now())
+        assert caught.value.field == "data.colour"
 
 
 class TestAccountability:
@@ -269,8 +271,9 @@ class TestAccountability:
     def test_reason_is_required(self, engine: Engine, wf: Workflow, clock: ManualClock) -> None:
         """SPEC §16: a measure without a reason (--note) is refused; the case stays overdue."""
         case = self.overdue_case(engine, wf, clock)
-        with pytest.raises(GuardRejectedError, match="--note"):
+        with pytest.raises(GuardRejectedError, match="needs a note") as caught:
             engine.fire(wf, case, "hold_accountable", actor=LI, values={"measure": "诫勉谈话"}, now=clock.now())
+        assert caught.value.field == "note"
         assert case.state == "overdue" and case.closed_at is None
 
     def test_leader_holds_accountable(self, engine: Engine, wf: Workflow, clock: ManualClock) -> None:

@@ -1,0 +1,18 @@
+"""Who acts on a case: a user of the directory in a role (and, for a unit user, a unit),
+or the scheduler, which alone acts as `system`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a user of the directory, or the scheduler."""
+
+    name: str
+    role: str
+    unit: str | None = None
+
+
+SYSTEM = Actor("system", "system")
