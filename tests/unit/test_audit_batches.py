@@ -18,7 +18,6 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from duban.engine.audit import (
-    _SENTINEL,
     GENESIS,
     HASHED_FIELDS,
     EventBatch,
@@ -32,6 +31,7 @@ from duban.engine.audit import (
     json_values,
     verify_chain,
 )
+from duban.engine.audit.columns import _SENTINEL
 from duban.exports.events import CsvRows, jsonl_lines
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
