@@ -34,8 +34,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, Protocol
 
-import structlog
-
 from duban.engine.model import Case, Event, Outcome
 from duban.engine.replay import TIMER_REFUSED
 from duban.engine.service import SYSTEM, DueTimer, Engine
@@ -271,6 +269,8 @@ class Sweep:
     def run(self, keep_lines: bool = True) -> SweepResult:
         """Claim and fire batches until nothing due is left (or a stop is requested); with
         `keep_lines`, the result lists what fired (`--once` and `duban tick` print it)."""
+        import structlog  # loaded by the first sweep: a person's command needs only `office_engine` here
+
         started = time.perf_counter()
         office = self.office
         result = SweepResult(self.node, office.clock.now(), keep_lines=keep_lines)
@@ -316,6 +316,8 @@ class Sweep:
             result.released += claims.release(conn, self.node, [t.id for t in timers])
 
     def _fire_one_by_one(self, engine: Engine, timers: list[DueTimer], result: SweepResult) -> None:
+        import structlog
+
         for i, timer in enumerate(timers):
             if self.stopping():
                 self._release(timers[i:], result)
