@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from duban.engine.audit import ORIGIN_KEYS
 from duban.engine.deadlines import parse_offset, parse_rule
 from duban.engine.guards import GUARDS
+from duban.engine.quoting import clip, clip_text
 from duban.errors import DefinitionError, FieldRef, Part, UsageError
-from duban.workflows.bounded_yaml import clip, clip_text
 
 Role = Literal["office", "unit", "leader", "inspector", "system"]
 Recipient = Literal["lead_unit", "co_units", "office", "leader", "inspector"]

@@ -13,43 +13,28 @@ nesting. So a file is refused, before it is built into Python objects, when it i
 - or an alias that refers to the value it sits in (a value that contains itself).
 
 The refusal is a `YamlLimitError` (a `DefinitionError`, exit 2) naming the file, the line
-and the limit. `clip` is how every message quotes a value from a file: at most
-`QUOTE_CHARS` characters, however large the value.
+and the limit. `clip` (`duban.engine.quoting`) is how every message quotes a value from a
+file: at most `QUOTE_CHARS` characters, however large the value.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import reprlib
 import stat
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from duban.engine.quoting import clip as clip
+from duban.engine.quoting import clip_text as clip_text
 from duban.errors import DefinitionError
 
 MAX_BYTES = 1024 * 1024
 MAX_ALIASES = 100
 MAX_DEPTH = 50
 MAX_VALUES = 10_000  # the largest shipped workflow holds under 500; 10,000 parse in about 0.2 s
-QUOTE_CHARS = 200
-
-_REPR = reprlib.Repr()
-_REPR.maxstring = _REPR.maxother = QUOTE_CHARS
-_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict = 3, 6, 6
-
-
-def clip(value: object) -> str:
-    """``repr(value)`` cut to at most `QUOTE_CHARS` characters (never building the whole repr)."""
-    text = _REPR.repr(value)
-    return text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1] + "…"
-
-
-def clip_text(text: str) -> str:
-    """A piece of a file's text (a key, a cell) cut to at most `QUOTE_CHARS` characters."""
-    return text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1] + "…"
 
 
 class YamlLimitError(DefinitionError):

@@ -30,8 +30,8 @@ import copy
 from pathlib import Path
 from typing import Any
 
+from duban.engine.quoting import clip
 from duban.errors import DefinitionError
-from duban.workflows.bounded_yaml import clip
 
 DEADLINE_KEYS = ("rule", "variants", "ladder")
 OVERRIDE_BASE = 1000
