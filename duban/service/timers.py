@@ -34,9 +34,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, Protocol
 
+from duban.engine.actors import SYSTEM
 from duban.engine.model import Case, Event, Outcome
 from duban.engine.replay import TIMER_REFUSED
-from duban.engine.service import SYSTEM, DueTimer, Engine
+from duban.engine.service import Engine
+from duban.engine.timers import DueTimer
 from duban.engine.workflow import Workflow
 from duban.errors import ConcurrencyError, DubanError, RefusedError, StorageError
 from duban.logconfig import get_logger
