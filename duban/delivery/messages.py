@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from duban.delivery.store import Due
+if TYPE_CHECKING:  # only its shape: a message is text, and the store (SQL) writes what it says
+    from duban.delivery.store import Due
 
 ROLE_NAMES = {"office": "督查室", "leader": "分管领导", "inspector": "纪检监察"}
 ASK = {  # what the notice asks, by kind; other kinds get the overdue or the reminder line

@@ -2,7 +2,7 @@
 numbers, each range's lines written by a worker process into a part file beside the
 export, the parts copied into the export in order and hashed on the way.
 
-The lines are the ones the sequential export writes (`exporting.batch_lines`, the same
+The lines are the ones the sequential export writes (`duban.exports.writers.batch_lines`, the same
 formatter), so the file and its manifest are byte for byte the sequential ones (tests
 compare them). Memory stays flat: a worker writes its range a batch at a time and the
 parent copies a part in blocks. The ranges end at the last matching event at the start;
@@ -21,16 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from duban.engine.audit import paused_gc
-from duban.exports.events import (
-    HEADERS,
-    AuditFilter,
-    HashedFile,
-    Tally,
-    atomic_files,
-    batch_lines,
-    build_manifest,
-    check_output,
-)
+from duban.exports.events import AuditFilter, Tally, build_manifest
 from duban.exports.labels import ExportLabels
 from duban.exports.manifest import Manifest, dumps, manifest_path
 from duban.exports.parallel_verify import (
@@ -42,6 +33,8 @@ from duban.exports.parallel_verify import (
     submit_all,
     worker_pool,
 )
+from duban.exports.safe_files import atomic_files, check_output
+from duban.exports.writers import HEADERS, HashedFile, batch_lines
 from duban.storage.audit_reader import AuditEvents
 from duban.storage.database import Database
 from duban.storage.repository import run

@@ -234,7 +234,7 @@ def write_xlsx(report: Report, path: Path, tz: tzinfo) -> None:
 
 def write_report(report: Report, fmt: str, path: Path, tz: tzinfo) -> None:
     """Write a CSV or XLSX report to ``path`` atomically (no partial file on error)."""
-    from duban.exports.events import atomic_files, check_output
+    from duban.exports.safe_files import atomic_files, check_output
 
     target = check_output(path)
     with atomic_files(target) as (tmp,):

@@ -337,10 +337,10 @@ class TestBadInput:
 
     def test_failure_half_way_leaves_no_file(self, history: Duban, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         """The disk fills up after the first three rows: exit 1 saying so (SPEC §16), and neither file nor manifest remains."""
-        import duban.exports.events
+        import duban.exports.writers
         import duban.storage.audit_reader
 
-        real, written = duban.exports.events.jsonl_lines, []
+        real, written = duban.exports.writers.jsonl_lines, []
 
         def failing(batch: Any) -> str:
             if written:
@@ -349,7 +349,7 @@ class TestBadInput:
             return real(batch)
 
         monkeypatch.setattr(duban.storage.audit_reader, "BATCH", 3)  # read three events at a time
-        monkeypatch.setattr(duban.exports.events, "jsonl_lines", failing)
+        monkeypatch.setattr(duban.exports.writers, "jsonl_lines", failing)
         folder = tmp_path / "out"
         folder.mkdir()
         run = history("audit", "export", "--format", "jsonl", "--out", str(folder / "audit.jsonl"))

@@ -224,7 +224,7 @@ def test_tampering_is_found_as_event_by_event(db: Database, tamper: Callable[[Co
 def old_csv(rows: list[dict[str, Any]]) -> str:
     """The CSV as csv.writer writes it row by row (labels looked up one event at a time)."""
     from duban.exports.cells import defused
-    from duban.exports.events import COLUMNS
+    from duban.exports.writers import COLUMNS
     from duban.present.labels import ACTION_LABELS, ROLE_LABELS
 
     out = io.StringIO()

@@ -32,7 +32,7 @@ from duban.engine.audit import (
     verify_chain,
 )
 from duban.engine.audit.columns import _SENTINEL
-from duban.exports.events import CsvRows, jsonl_lines
+from duban.exports.writers import CsvRows, jsonl_lines
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 AWKWARD = ["", "退回重办", 'say "hi"', "back\\slash", "line\nbreak", "tab\t", "\x00nul", "\x1f", "\u3000全角空格",

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from duban.engine.audit import batch_of, format_instant
-from duban.exports.events import LocalTimes
+from duban.exports.writers import LocalTimes
 
 ZONES = ["Asia/Shanghai", "UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "America/St_Johns",
          "Australia/Lord_Howe", "Asia/Kathmandu"]
