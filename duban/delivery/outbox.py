@@ -26,7 +26,7 @@ from sqlalchemy import Connection
 
 from duban.delivery.settings import NotifySettings
 from duban.engine.model import Notice
-from duban.storage.repository import bind, run
+from duban.storage.sql import bind, run
 from duban.storage.tables import DELIVERIES
 
 ROLE_RECIPIENTS = frozenset({"office", "leader", "inspector"})

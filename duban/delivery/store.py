@@ -21,7 +21,7 @@ from sqlalchemy import Connection, or_, select, update
 
 from duban.engine.model import Event
 from duban.storage import audit_log
-from duban.storage.repository import bind, run
+from duban.storage.sql import assignments, bind, execute, fetchall, insert_sql, marks
 from duban.storage.tables import AUDIT, CASES, DELIVERIES, DELIVERY_ATTEMPTS, NOTICES
 
 PENDING, RETRYING, SENT, FAILED = "pending", "retrying", "sent", "failed"
@@ -143,11 +143,12 @@ def release(conn: Connection, node: str) -> int:
 # -- recording ---------------------------------------------------------------------
 _ATTEMPT_COLUMNS = ("delivery_id", "attempt", "at", "channel", "recipient", "status_code", "error", "ok",
                     "duration_ms", "node")
-_ATTEMPT = f"INSERT INTO delivery_attempts ({', '.join(_ATTEMPT_COLUMNS)}) VALUES ({', '.join('?' * len(_ATTEMPT_COLUMNS))})"
+_ATTEMPT = insert_sql(DELIVERY_ATTEMPTS, _ATTEMPT_COLUMNS)
 _UPDATE_COLUMNS = ("status", "attempts", "next_at", "finished_at", "last_status_code", "last_error")
-_UPDATE = (f"UPDATE deliveries SET {', '.join(f'{c} = ?' for c in _UPDATE_COLUMNS)}, claimed_by = NULL, "
-           "lease_until = NULL WHERE id = ?")
-_DEFER = "UPDATE deliveries SET next_at = ?, claimed_by = NULL, lease_until = NULL WHERE id = ?"
+_UPDATE = (f'UPDATE deliveries SET {assignments(_UPDATE_COLUMNS)}, "claimed_by" = NULL, "lease_until" = NULL'
+           ' WHERE "id" = ?')
+_DEFER = 'UPDATE deliveries SET "next_at" = ?, "claimed_by" = NULL, "lease_until" = NULL WHERE "id" = ?'
+_STILL_MINE = 'SELECT "id" FROM deliveries WHERE "id" IN ({}) AND "claimed_by" = ?{}'
 
 
 def still_mine(conn: Connection, node: str, ids: Sequence[int]) -> set[int]:
@@ -155,12 +156,7 @@ def still_mine(conn: Connection, node: str, ids: Sequence[int]) -> set[int]:
     if not ids:
         return set()
     lock = " FOR UPDATE" if conn.dialect.name == "postgresql" else ""
-    cursor = run(conn, f"SELECT id FROM deliveries WHERE id IN ({', '.join('?' * len(ids))}) AND claimed_by = ?{lock}",
-                 (*ids, node))
-    try:
-        return {int(r[0]) for r in cursor.fetchall()}
-    finally:
-        cursor.close()
+    return {int(r[0]) for r in fetchall(conn, _STILL_MINE.format(marks(len(ids)), lock), (*ids, node))}
 
 
 def record(conn: Connection, node: str, results: Sequence[Result]) -> list[Result]:
@@ -170,18 +166,18 @@ def record(conn: Connection, node: str, results: Sequence[Result]) -> list[Resul
     mine = still_mine(conn, node, [r.due.id for r in results])
     tried = [r for r in results if not r.deferred]
     if tried:
-        run(conn, _ATTEMPT, many=[bind(dialect, DELIVERY_ATTEMPTS, _ATTEMPT_COLUMNS, (
+        execute(conn, _ATTEMPT, many=[bind(dialect, DELIVERY_ATTEMPTS, _ATTEMPT_COLUMNS, (
             r.due.id, r.due.attempts + 1, r.at, r.due.channel, r.recipient_text(), r.status_code,
-            r.error, r.ok, r.duration_ms, node)) for r in tried]).close()
+            r.error, r.ok, r.duration_ms, node)) for r in tried])
     updates = [[*bind(dialect, DELIVERIES, _UPDATE_COLUMNS, (
         r.status, r.due.attempts + 1, r.next_at or r.at, r.at if r.status in (SENT, FAILED) else None,
         r.status_code, r.error)), r.due.id] for r in tried if r.due.id in mine]
     if updates:
-        run(conn, _UPDATE, many=updates).close()
+        execute(conn, _UPDATE, many=updates)
     deferred = [[*bind(dialect, DELIVERIES, ("next_at",), (r.next_at,)), r.due.id]
                 for r in results if r.deferred and r.due.id in mine]
     if deferred:
-        run(conn, _DEFER, many=deferred).close()
+        execute(conn, _DEFER, many=deferred)
     finals = [r for r in tried if r.due.id in mine and r.status in (SENT, FAILED)]
     if finals:
         chain = audit_log.Chain(conn)

@@ -34,7 +34,7 @@ from duban.exports.writers import WRITERS
 from duban.reports.period import Period
 from duban.reports.source import unit_known
 from duban.storage.audit_reader import BATCH, AuditEvents, batch_from_rows
-from duban.storage.repository import bind, run
+from duban.storage.sql import bind, run
 from duban.storage.tables import AUDIT, CASES, WORKFLOW_VERSIONS
 
 FORMATS = ("csv", "jsonl", "xlsx")

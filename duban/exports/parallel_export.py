@@ -37,7 +37,7 @@ from duban.exports.safe_files import atomic_files, check_output
 from duban.exports.writers import HEADERS, HashedFile, batch_lines
 from duban.storage.audit_reader import AuditEvents
 from duban.storage.database import Database
-from duban.storage.repository import run
+from duban.storage.sql import run
 
 Ranges = list[tuple[int | None, int]]
 Part = tuple[int, tuple[Any, Any] | None, tuple[Any, Any] | None]  # rows, (first seq, prev_hash), (last seq, hash)

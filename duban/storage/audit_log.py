@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 from duban.engine.audit import GENESIS, event_hash
 from duban.engine.model import Event
 from duban.storage.database import ORIGIN
+from duban.storage.sql import bind, columns, execute, fetchone, insert_sql, rows_by_case, select_sql
 from duban.storage.tables import AUDIT
 
 if TYPE_CHECKING:
@@ -25,10 +26,9 @@ if TYPE_CHECKING:
 CHAIN_LOCK = 0x64756261  # "duba": the advisory-lock key of the audit chain head
 
 
-COLUMNS = [c.name for c in AUDIT.columns]
-_INSERT = (f"INSERT INTO audit_events ({', '.join(f'{chr(34)}{c}{chr(34)}' for c in COLUMNS)})"
-           f" VALUES ({', '.join('?' * len(COLUMNS))})")
-_HEAD = "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1"
+COLUMNS = columns(AUDIT)
+_INSERT = insert_sql(AUDIT, COLUMNS)
+_HEAD = select_sql(AUDIT, ("seq", "hash"), ' ORDER BY "seq" DESC LIMIT 1')
 
 
 class Chain:
@@ -50,15 +50,11 @@ class Chain:
 
     def flush(self) -> None:
         """Append the queued events to the chain."""
-        from duban.storage.repository import bind, run
-
         if not self._queued:
             return
         if self.conn.dialect.name == "postgresql":
-            run(self.conn, "SELECT pg_advisory_xact_lock(?)", (CHAIN_LOCK,)).close()
-        cursor = run(self.conn, _HEAD)
-        head = cursor.fetchone()
-        cursor.close()
+            fetchone(self.conn, "SELECT pg_advisory_xact_lock(?)", (CHAIN_LOCK,))
+        head = fetchone(self.conn, _HEAD)
         seq, prev = (head[0], head[1]) if head else (0, GENESIS)
         origin = self.conn.info.get(ORIGIN)  # `Database.origin`: how these events came (the CLI's)
         rows = []
@@ -72,8 +68,8 @@ class Chain:
             }
             record["hash"] = prev = event_hash(record)
             rows.append(record)
-        run(self.conn, _INSERT, many=[bind(self.conn.dialect, AUDIT, COLUMNS, [r[c] for c in COLUMNS])
-                                      for r in rows]).close()
+        execute(self.conn, _INSERT, many=[bind(self.conn.dialect, AUDIT, COLUMNS, [r[c] for c in COLUMNS])
+                                          for r in rows])
         self._queued = []
 
 
@@ -86,15 +82,12 @@ def iterate(conn: Connection, *, case_id: int | None = None, batch: int = 5000) 
 
     if case_id is None:
         return AuditEvents(conn, size=batch)
-    return AuditEvents(conn, " WHERE case_id = ?", (case_id,), size=batch)
+    return AuditEvents(conn, ' WHERE "case_id" = ?', (case_id,), size=batch)
 
 
-_DECISIONS = (f"SELECT {', '.join(f'{chr(34)}{c}{chr(34)}' for c in COLUMNS)} FROM audit_events"
-              ' WHERE case_id IN ({}) AND "trigger" = ? ORDER BY seq')
+_DECISIONS = select_sql(AUDIT, COLUMNS, ' WHERE "case_id" IN ({}) AND "trigger" = ? ORDER BY "seq"')
 
 
 def decisions(conn: Connection, case_ids: Sequence[int], trigger: str) -> dict[int, list[dict[str, Any]]]:
     """Per case, the events where `trigger` was fired (e.g. accountability decisions)."""
-    from duban.storage.repository import rows_by_case
-
     return rows_by_case(conn, _DECISIONS, AUDIT, COLUMNS, case_ids, (trigger,))

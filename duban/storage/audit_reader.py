@@ -2,7 +2,7 @@
 
 `AuditEvents` is what `audit_log.iterate` returns and what exports read. Iterating it gives
 each event as a record, exactly as SQLAlchemy Core reads it (the columns' own result
-processors, through `repository.result`); `AuditEvents.batches` gives the same events field
+processors, through `duban.storage.sql.result`); `AuditEvents.batches` gives the same events field
 by field (`EventBatch`), which is how `audit verify` and the exports get through a million
 events: no Row objects, and no per-row Python beyond what the batch needs.
 
@@ -35,17 +35,16 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
 
 from duban.engine.audit import RECORD_FIELDS, EventBatch, format_instant, scan_json
-from duban.storage.repository import processors, result, run
+from duban.storage.sql import columns, fetchmany, processors, result, run, select_sql, streamed
 from duban.storage.tables import AUDIT
 
-COLUMNS = tuple(c.name for c in AUDIT.columns)
+COLUMNS = columns(AUDIT)
 assert COLUMNS == RECORD_FIELDS, "EventBatch takes the columns in table order"
 AT, DATA = COLUMNS.index("at"), COLUMNS.index("data")
 BATCH = 5000  # rows per fetch: a few MB at most
-SELECT = f"SELECT {', '.join(chr(34) + c + chr(34) for c in COLUMNS)} FROM audit_events"
+SELECT = select_sql(AUDIT, COLUMNS)
 
 # what SQLAlchemy's SQLite DATETIME writes for an instant from year 1000 on (one per line)
 _STORED_INSTANTS = re.compile(r"(?:[1-9][0-9]{3}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}\n)*")
@@ -63,7 +62,7 @@ class AuditEvents:
 
     def __init__(self, conn: Connection, where: str = "", params: Sequence[Any] = (), *, size: int | None = None) -> None:
         self.conn = conn
-        self.sql = f"{SELECT}{where} ORDER BY seq"
+        self.sql = f'{SELECT}{where} ORDER BY "seq"'
         self.params = tuple(params)
         self.size = size or BATCH
         self._passes: list[Generator[Any]] = []
@@ -108,27 +107,12 @@ class AuditEvents:
         if dialect.name == "sqlite":
             cursor = run(conn, self.sql, self.params)
             try:
-                while rows := _fetch(cursor, dialect, self.size):
+                while rows := fetchmany(cursor, dialect, self.size):
                     yield rows
             finally:
                 cursor.close()
             return
-        # a server-side cursor: rows arrive a batch at a time, memory stays flat
-        streamed = conn.execution_options(stream_results=True, yield_per=self.size).exec_driver_sql(
-            self.sql.replace("?", "%s") if dialect.paramstyle in ("format", "pyformat") else self.sql, self.params)
-        try:
-            yield from streamed.partitions()
-        finally:
-            streamed.close()
-
-
-def _fetch(cursor: Any, dialect: Dialect, size: int) -> Sequence[Sequence[Any]]:
-    """The next rows; driver errors raised as SQLAlchemy's (as `run` and Core raise them)."""
-    try:
-        rows: Sequence[Sequence[Any]] = cursor.fetchmany(size)
-    except dialect.loaded_dbapi.Error as exc:
-        raise DBAPIError.instance(None, None, exc, dialect.loaded_dbapi.Error, dialect=dialect) from exc
-    return rows
+        yield from streamed(conn, self.sql, self.params, self.size)  # server-side: memory stays flat
 
 
 def _sqlite_as_stored(dialect: Dialect, procs: Sequence[Any]) -> bool:
@@ -171,7 +155,7 @@ def _json_documents(stored: Sequence[Any]) -> list[Any]:
 
 
 def _processed(rows: Sequence[Sequence[Any]], procs: Sequence[Any], instants: bool) -> Iterator[EventBatch]:
-    """The batch through the column processors (None passes through, as in `repository.result`),
+    """The batch through the column processors (None passes through, as in `sql.result`),
     a column at a time.
 
     If a value cannot be read, the rows are read again one by one: the events before the first

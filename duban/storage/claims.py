@@ -22,9 +22,9 @@ from sqlalchemy import ColumnElement, Connection, Select, func, select, update
 
 from duban.engine.model import Case
 from duban.engine.service import DueTimer
-from duban.storage.repository import bind, load_cases, rows_by_case, run
-from duban.storage.scheduler_tables import SCHEDULER_NODES
-from duban.storage.tables import TIMERS
+from duban.storage.repository import load_cases
+from duban.storage.sql import bind, execute, fetchall, marks, quoted, rows_by_case
+from duban.storage.tables import SCHEDULER_NODES, TIMERS
 
 PENDING, CLAIMED, FIRED = "pending", "claimed", "fired"
 _UNFIRED = (PENDING, CLAIMED)
@@ -74,9 +74,12 @@ def release(conn: Connection, node: str, timer_ids: Sequence[int] | None = None)
 
 # -- firing ------------------------------------------------------------------------
 _DUE_COLUMNS = ("id", "case_id", "deadline", "rung", "due_at", "status", "claimed_by")
-_UNFIRED_DUE = (f"SELECT {', '.join(_DUE_COLUMNS)} FROM timers WHERE case_id IN ({{}})"
-                " AND status IN (?, ?) AND due_at <= ? ORDER BY due_at, id")
-_TAKE_OVER = "UPDATE timers SET status = ?, fired_at = ?, lease_until = NULL WHERE id = ? AND status IN (?, ?)"
+_UNFIRED_DUE = (f'SELECT {quoted(_DUE_COLUMNS)} FROM timers WHERE "case_id" IN ({{}})'
+                ' AND "status" IN (?, ?) AND "due_at" <= ? ORDER BY "due_at", "id"')
+_TAKE_OVER = ('UPDATE timers SET "status" = ?, "fired_at" = ?, "lease_until" = NULL'
+              ' WHERE "id" = ? AND "status" IN (?, ?)')
+_MARK_FIRED = ('UPDATE timers SET "status" = ?, "fired_at" = ?, "lease_until" = NULL'
+               ' WHERE "id" IN ({}) AND "status" = ? AND "claimed_by" = ? RETURNING "id"')
 
 Unfired = tuple[DueTimer, str, str | None]  # a due, unfired timer with its status and claimer
 
@@ -113,22 +116,14 @@ def mark_fired(conn: Connection, timer_ids: Sequence[int], node: str, now: datet
     if not timer_ids:
         return set()
     (fired_at,) = bind(conn.dialect, TIMERS, ("fired_at",), (now,))
-    cursor = run(conn, f"UPDATE timers SET status = ?, fired_at = ?, lease_until = NULL WHERE id IN"
-                       f" ({', '.join('?' * len(timer_ids))}) AND status = ? AND claimed_by = ? RETURNING id",
-                 (FIRED, fired_at, *timer_ids, CLAIMED, node))
-    try:
-        return {row[0] for row in cursor.fetchall()}
-    finally:
-        cursor.close()
+    rows = fetchall(conn, _MARK_FIRED.format(marks(len(timer_ids))), (FIRED, fired_at, *timer_ids, CLAIMED, node))
+    return {row[0] for row in rows}
 
 
 def take_over(conn: Connection, timer_id: int, now: datetime) -> bool:
     """Mark an unfired timer fired whoever claimed it (caller holds the case lock and fires it)."""
     (fired_at,) = bind(conn.dialect, TIMERS, ("fired_at",), (now,))
-    cursor = run(conn, _TAKE_OVER, (FIRED, fired_at, timer_id, PENDING, CLAIMED))
-    done = cursor.rowcount
-    cursor.close()
-    return bool(done == 1)
+    return execute(conn, _TAKE_OVER, (FIRED, fired_at, timer_id, PENDING, CLAIMED)) == 1
 
 
 # -- nodes -------------------------------------------------------------------------

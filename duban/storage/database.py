@@ -20,6 +20,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
 from duban.errors import StorageError, UsageError
 from duban.storage import schema
+from duban.storage.sql import execute
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 READ_ONLY = "duban_read_only"
@@ -39,13 +40,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Connection) -> None:
-    statement = "BEGIN" if conn.get_execution_options().get(READ_ONLY, False) else "BEGIN IMMEDIATE"
     # Straight to the driver (this runs for every transaction); its errors raised as Core raises them.
-    dialect = conn.dialect
-    try:
-        conn.connection.dbapi_connection.execute(statement)  # type: ignore[union-attr]
-    except dialect.loaded_dbapi.Error as exc:
-        raise DBAPIError.instance(statement, (), exc, dialect.loaded_dbapi.Error, dialect=dialect) from exc
+    execute(conn, "BEGIN" if conn.get_execution_options().get(READ_ONLY, False) else "BEGIN IMMEDIATE")
 
 
 class Database:
@@ -60,7 +56,11 @@ class Database:
             raise UsageError(f"--db: '{scheme[:40]}' databases are not supported; use sqlite:///FILE "
                              "(or a plain file path) or postgresql+psycopg://USER@HOST/DB")
         try:
-            self.engine: Engine = create_engine(url) if self.is_sqlite else create_engine(url, pool_pre_ping=True)
+            # SQLite: a connection is a file handle, cheap to keep. SQLAlchemy's default pool keeps 5
+            # and blocks past 15, while `duban serve` reads from up to 40 worker threads (and the
+            # kept writer holds one): connections were opened, set up and closed per request.
+            self.engine: Engine = (create_engine(url, pool_size=48, max_overflow=-1) if self.is_sqlite
+                                   else create_engine(url, pool_pre_ping=True))
         except (ArgumentError, ValueError) as exc:
             raise UsageError(f"--db: not a database URL this duban can open ({str(exc)[:200]}); use "
                              "sqlite:///FILE or postgresql+psycopg://USER@HOST/DB") from None

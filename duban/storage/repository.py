@@ -5,107 +5,63 @@ its optimistic version check), the cancelled and armed timers, the audit events 
 notices, all inside the caller's transaction.
 
 The statements every transition runs (load the case and the actor, update the case, cancel
-and arm timers, append to the audit chain, list the case's timers) go to the DBAPI cursor
-of the transaction's connection as fixed SQL text (`run`): building and executing a Core
-statement costs more Python time than SQLite takes to run it (LIBRARIES.md §3.2). Values
-still pass through the columns' own SQLAlchemy type processors, so what is stored and read
-back is exactly what Core stores and reads, on SQLite and on PostgreSQL alike, and driver
-errors are raised as SQLAlchemy's, as Core raises them. A case update sets only the columns
-that changed since the case was read (`_STORED`): every index on a column it leaves alone
-is left alone too.
+and arm timers, append to the audit chain, list the case's timers) are fixed SQL text run on
+the transaction's DBAPI cursor (`duban.storage.sql`): building and executing a Core
+statement costs more Python time than SQLite takes to run it (LIBRARIES.md §3.2).
+
+Inside a unit of work (`duban.storage.uow`) the cases read are kept in its identity map
+(case id -> the version read and the stored column values), so a case update sets only the
+columns that changed since: every index on a column it leaves alone is left alone too. A
+case not in one (read in another transaction, or no unit of work open) gets every column
+written. Nothing of this is put on the `Case`: the domain object stays plain.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Table, and_, delete, insert, or_, select
-from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Connection, and_, delete, insert, or_, select
 
 from duban.engine.model import Case, DeadlineState, Notice, Outcome
 from duban.errors import ConcurrencyError
 from duban.storage import audit_log
+from duban.storage.sql import (
+    IN_CHUNK,
+    assignments,
+    bind,
+    columns,
+    execute,
+    fetchall,
+    fetchone,
+    insert_sql,
+    marks,
+    result,
+    rows_by_case,
+    select_sql,
+)
 from duban.storage.tables import CASE_UNITS, CASES, NOTICES, TIMERS, USERS, WORKFLOW_VERSIONS
 
 PENDING, CLAIMED, FIRED, CANCELLED = "pending", "claimed", "fired", "cancelled"
 
 
-# -- lean SQL ------------------------------------------------------------------------
-Processor = Callable[[Any], Any] | None
-_TEXT: dict[tuple[str, str], str] = {}
-_PROCESSORS: dict[tuple[str, str, str, str, tuple[str, ...]], tuple[Processor, ...]] = {}
+CASE_COLUMNS = columns(CASES)
+TIMER_COLUMNS = columns(TIMERS)
+_SELECT_TIMERS = select_sql(TIMERS, TIMER_COLUMNS, ' WHERE "case_id" IN ({}) ORDER BY "due_at", "id"')
+_SELECT_CASES = select_sql(CASES, CASE_COLUMNS, ' WHERE "id" IN ({}) ORDER BY "id"{}')
+# A write transaction's identity map, in its connection's info while a unit of work is open
+# (`duban.storage.uow`): case id -> (the version it was read or written at, the stored values).
+SEEN = "duban_seen_cases"
+Seen = dict[int, tuple[int, dict[str, Any]]]
 
 
-def _sql(dialect: Dialect, sql: str) -> str:
-    """`sql` written with ``?`` placeholders, in the driver's paramstyle."""
-    if dialect.paramstyle == "qmark":
-        return sql
-    key = (dialect.paramstyle, sql)
-    if key not in _TEXT:
-        _TEXT[key] = sql.replace("%", "%%").replace("?", "%s")
-    return _TEXT[key]
-
-
-def processors(dialect: Dialect, table: Table, names: Sequence[str], *, bind: bool) -> tuple[Processor, ...]:
-    """The columns' SQLAlchemy type processors for this dialect: to the driver or from it."""
-    key = ("bind" if bind else "result", dialect.name, dialect.driver, table.name, tuple(names))
-    found = _PROCESSORS.get(key)
-    if found is None:
-        types = [table.c[n].type for n in names]
-        found = tuple(t._cached_bind_processor(dialect) if bind else t._cached_result_processor(dialect, None)
-                      for t in types)
-        _PROCESSORS[key] = found
+def seen_in(conn: Connection) -> Seen | None:
+    """The identity map of the unit of work open on `conn`, if any."""
+    found: Seen | None = conn.info.get(SEEN)
     return found
-
-
-def bind(dialect: Dialect, table: Table, names: Sequence[str], values: Sequence[Any]) -> list[Any]:
-    return [v if p is None or v is None else p(v)
-            for p, v in zip(processors(dialect, table, names, bind=True), values, strict=True)]
-
-
-def result(dialect: Dialect, table: Table, names: Sequence[str], row: Sequence[Any]) -> dict[str, Any]:
-    return {n: v if p is None or v is None else p(v)
-            for n, p, v in zip(names, processors(dialect, table, names, bind=False), row, strict=True)}
-
-
-def run(conn: Connection, sql: str, params: Sequence[Any] = (), *, many: Sequence[Sequence[Any]] | None = None) -> Any:
-    """Execute fixed SQL (``?`` placeholders) on the transaction's DBAPI cursor; returns the cursor.
-
-    Driver errors are raised as SQLAlchemy's DBAPIError subclasses (as Core raises them),
-    so `Database.translate` and the scheduler's retry test see the same exceptions."""
-    dialect = conn.dialect
-    text = _sql(dialect, sql)
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        if many is None:
-            cursor.execute(text, params)
-        else:
-            cursor.executemany(text, many)
-    except dialect.loaded_dbapi.Error as exc:
-        cursor.close()
-        raise DBAPIError.instance(text, params, exc, dialect.loaded_dbapi.Error, dialect=dialect) from exc
-    return cursor
-
-
-def _columns(table: Table) -> tuple[str, ...]:
-    return tuple(c.name for c in table.columns)
-
-
-def _quoted(names: Iterable[str]) -> str:
-    return ", ".join(f'"{n}"' for n in names)
-
-
-CASE_COLUMNS = _columns(CASES)
-TIMER_COLUMNS = _columns(TIMERS)
-_SELECT_TIMERS = f"SELECT {_quoted(TIMER_COLUMNS)} FROM timers WHERE case_id IN ({{}}) ORDER BY due_at, id"
-_SELECT_CASES = f"SELECT {_quoted(CASE_COLUMNS)} FROM cases WHERE id IN ({{}}) ORDER BY id{{}}"
-_IN_CHUNK = 500  # ids per IN (...) list: well inside SQLite's and PostgreSQL's parameter limits
-_STORED = "_duban_stored"  # on a loaded Case: (version, the stored column values) it was read at
 
 
 # -- cases -------------------------------------------------------------------------
@@ -125,7 +81,7 @@ def case_from_row(row: Any) -> Case:
 
 
 def case_from_mapping(m: Any) -> Case:
-    case = Case(
+    return Case(
         id=m["id"], workflow=m["workflow"], workflow_version=m["workflow_version"], state=m["state"],
         title=m["title"], lead_unit=m["lead_unit"], co_units=list(m["co_units"]),
         opened_at=m["opened_at"], opened_by=m["opened_by"], due_rule=m["due_rule"], due_at=m["due_at"],
@@ -133,8 +89,6 @@ def case_from_mapping(m: Any) -> Case:
         deadlines={k: DeadlineState.from_json(k, v) for k, v in m["deadlines"].items()},
         data=dict(m["data"]), version=m["version"],
     )
-    vars(case)[_STORED] = (m["version"], _snapshot(m))
-    return case
 
 
 def load_case(conn: Connection, case_id: int, *, for_update: bool = False) -> Case | None:
@@ -148,24 +102,25 @@ def load_cases(conn: Connection, case_ids: Sequence[int], *, for_update: bool = 
     scheduler nodes that fire timers of the same cases from deadlocking."""
     lock = " FOR UPDATE" if for_update and conn.dialect.name == "postgresql" else ""
     ids = sorted(set(case_ids))
+    seen = seen_in(conn)
     found: dict[int, Case] = {}
-    for start in range(0, len(ids), _IN_CHUNK):
-        chunk = ids[start : start + _IN_CHUNK]
-        cursor = run(conn, _SELECT_CASES.format(", ".join("?" * len(chunk)), lock), chunk)
-        try:
-            for row in cursor.fetchall():
-                case = case_from_mapping(result(conn.dialect, CASES, CASE_COLUMNS, row))
-                found[case.id] = case  # type: ignore[index]
-        finally:
-            cursor.close()
+    for start in range(0, len(ids), IN_CHUNK):
+        chunk = ids[start : start + IN_CHUNK]
+        for row in fetchall(conn, _SELECT_CASES.format(marks(len(chunk)), lock), chunk):
+            stored = result(conn.dialect, CASES, CASE_COLUMNS, row)
+            found[stored["id"]] = case_from_mapping(stored)
+            if seen is not None:
+                seen[stored["id"]] = (stored["version"], _snapshot(stored))
     return found
 
 
 _UPDATABLE = tuple(k for k in CASE_COLUMNS if k not in ("id", "version", "updated_at"))
 _ARM_COLUMNS = ("case_id", "deadline", "rung", "due_at", "approximate", "status")
-_ARM = f"INSERT INTO timers ({_quoted(_ARM_COLUMNS)}) VALUES ({', '.join('?' * len(_ARM_COLUMNS))})"
+_ARM = insert_sql(TIMERS, _ARM_COLUMNS)
 _NOTICE_COLUMNS = ("case_id", "created_at", "kind", "recipient", "level", "title")
-_NOTICE = f"INSERT INTO notices ({_quoted(_NOTICE_COLUMNS)}) VALUES ({', '.join('?' * len(_NOTICE_COLUMNS))})"
+_NOTICE = insert_sql(NOTICES, _NOTICE_COLUMNS)
+_CANCEL = ('UPDATE timers SET "status" = ?, "claimed_by" = NULL, "lease_until" = NULL'
+           ' WHERE "case_id" = ? AND "deadline" IN ({}) AND "status" IN (?, ?)')
 
 
 _SNAPSHOT_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False)  # one encoder: json.dumps(…) builds one per call
@@ -179,10 +134,10 @@ def _snapshot(values: Any) -> dict[str, Any]:
     return kept
 
 
-def _changed(case: Case, values: dict[str, Any], snapshot: dict[str, Any]) -> dict[str, Any]:
+def _changed(case: Case, values: dict[str, Any], snapshot: dict[str, Any], seen: Seen | None) -> dict[str, Any]:
     """The columns whose values differ from those the case was read with (all of them when
-    the case was not read by this module at its current version)."""
-    stored = vars(case).get(_STORED)
+    the identity map does not hold the case at its current version)."""
+    stored = seen.get(case.id) if seen is not None and case.id is not None else None
     if stored is None or stored[0] != case.version:
         return {k: values[k] for k in _UPDATABLE}
     before = stored[1]
@@ -191,22 +146,23 @@ def _changed(case: Case, values: dict[str, Any], snapshot: dict[str, Any]) -> di
 
 @functools.cache
 def _update_sql(names: tuple[str, ...]) -> str:
-    return f"UPDATE cases SET {', '.join(f'{chr(34)}{n}{chr(34)} = ?' for n in names)} WHERE id = ? AND version = ?"
+    return f'UPDATE cases SET {assignments(names)} WHERE "id" = ? AND "version" = ?'
 
 
 def _update_case(conn: Connection, case: Case, now: datetime) -> None:
+    """Write the case's changed columns. The ``WHERE version = ?`` is the optimistic check,
+    the only one: no row updated means another transaction moved the case on."""
     values = _case_values(case, now)
     snapshot = _snapshot(values)
-    changed = _changed(case, values, snapshot)
+    seen = seen_in(conn)
+    changed = _changed(case, values, snapshot, seen)
     names = (*changed, "version", "updated_at")
     params = bind(conn.dialect, CASES, names, [*changed.values(), case.version + 1, now])
-    cursor = run(conn, _update_sql(names), [*params, case.id, case.version])
-    done = cursor.rowcount
-    cursor.close()
-    if done != 1:
+    if execute(conn, _update_sql(names), [*params, case.id, case.version]) != 1:
         raise ConcurrencyError(f"case {case.id} changed underneath (another action won); read it again and retry")
     case.version += 1
-    vars(case)[_STORED] = (case.version, snapshot)
+    if seen is not None:
+        seen[case.id] = (case.version, snapshot)  # type: ignore[index]
 
 
 class NoticeWriter(Protocol):
@@ -242,7 +198,7 @@ class Batch:
             if self.outbox is not None and self.outbox.wants(n.kind for _, n in self._raw):
                 self.outbox.write(self.conn, self._raw, self._notices)
             else:
-                run(self.conn, _NOTICE, many=self._notices).close()
+                execute(self.conn, _NOTICE, many=self._notices)
             self._notices, self._raw = [], []
         self.chain.flush()  # last: the chain lock is held from here to the commit
 
@@ -262,7 +218,9 @@ def commit_outcome(conn: Connection, out: Outcome, now: datetime, batch: Batch |
             insert(CASE_UNITS),
             [{"case_id": case.id, "unit": u, "is_lead": u == case.lead_unit} for u in case.units()],
         )
-        vars(case)[_STORED] = (case.version, _snapshot(values))
+        seen = seen_in(conn)
+        if seen is not None:
+            seen[case.id] = (case.version, _snapshot(values))
     elif (out.events and out.watch is None) or out.arm or out.cancel or out.units_changed:
         _update_case(conn, case, now)  # a watch leaves the case (and so its version, an open form) as it is
     if out.watch is not None:
@@ -276,13 +234,11 @@ def commit_outcome(conn: Connection, out: Outcome, now: datetime, batch: Batch |
             [{"case_id": case.id, "unit": u, "is_lead": u == case.lead_unit} for u in case.units()],
         )
     if out.cancel:
-        run(conn, "UPDATE timers SET status = ?, claimed_by = NULL, lease_until = NULL"
-                  f" WHERE case_id = ? AND deadline IN ({', '.join('?' * len(out.cancel))}) AND status IN (?, ?)",
-            [CANCELLED, case.id, *out.cancel, PENDING, CLAIMED]).close()
+        execute(conn, _CANCEL.format(marks(len(out.cancel))), [CANCELLED, case.id, *out.cancel, PENDING, CLAIMED])
     if out.arm:
-        run(conn, _ARM, many=[bind(dialect, TIMERS, _ARM_COLUMNS,
-                                   (case.id, t.deadline, t.rung, t.due_at, t.approximate, PENDING))
-                              for t in out.arm]).close()
+        execute(conn, _ARM, many=[bind(dialect, TIMERS, _ARM_COLUMNS,
+                                       (case.id, t.deadline, t.rung, t.due_at, t.approximate, PENDING))
+                                  for t in out.arm])
     writes = batch if batch is not None else Batch(conn, outbox)
     writes.chain.add(case.id, out.events)
     writes.add_notices(case.id, out.notices)
@@ -314,23 +270,6 @@ def list_cases(
 
 
 # -- timers ------------------------------------------------------------------------
-def rows_by_case(conn: Connection, sql: str, table: Table, columns: Sequence[str], case_ids: Sequence[int],
-                 extra: Sequence[Any] = ()) -> dict[int, list[dict[str, Any]]]:
-    """Rows of several cases in one query per chunk (`sql` has ``{}`` where the ids go),
-    grouped by case in the query's order: no query per case when a list is shown."""
-    found: dict[int, list[dict[str, Any]]] = {i: [] for i in case_ids}
-    for start in range(0, len(case_ids), _IN_CHUNK):
-        chunk = list(case_ids[start : start + _IN_CHUNK])
-        cursor = run(conn, sql.format(", ".join("?" * len(chunk))), (*chunk, *extra))
-        try:
-            for row in cursor.fetchall():
-                record = result(conn.dialect, table, columns, row)
-                found[record["case_id"]].append(record)
-        finally:
-            cursor.close()
-    return found
-
-
 def timers_of(conn: Connection, case_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
     """The timers of each case, in due order."""
     return rows_by_case(conn, _SELECT_TIMERS, TIMERS, TIMER_COLUMNS, case_ids)
@@ -358,16 +297,12 @@ def list_notices(conn: Connection, *, unit: str | None = None, case_id: int | No
 
 
 # -- users -------------------------------------------------------------------------
-_USER_COLUMNS = _columns(USERS)
-_SELECT_USER = f"SELECT {_quoted(_USER_COLUMNS)} FROM users WHERE name = ?"
+_USER_COLUMNS = columns(USERS)
+_SELECT_USER = select_sql(USERS, _USER_COLUMNS, ' WHERE "name" = ?')
 
 
 def get_user(conn: Connection, name: str) -> dict[str, Any] | None:
-    cursor = run(conn, _SELECT_USER, (name,))
-    try:
-        row = cursor.fetchone()
-    finally:
-        cursor.close()
+    row = fetchone(conn, _SELECT_USER, (name,))
     return result(conn.dialect, USERS, _USER_COLUMNS, row) if row else None
 
 
@@ -376,7 +311,7 @@ def add_user(conn: Connection, name: str, role: str, unit: str | None, now: date
 
 
 def set_email(conn: Connection, name: str, email: str | None) -> None:
-    run(conn, "UPDATE users SET email = ? WHERE name = ?", (email, name)).close()
+    execute(conn, 'UPDATE users SET "email" = ? WHERE "name" = ?', (email, name))
 
 
 def list_users(conn: Connection) -> list[dict[str, Any]]:
