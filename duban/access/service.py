@@ -18,6 +18,7 @@ from sqlalchemy import Connection, select, update
 
 from duban.access import credentials, events, lockout, passwords, sessions, tokens, totp
 from duban.access.settings import Security
+from duban.access.tokens import Holder as TokenHolder
 from duban.engine.model import Event
 from duban.errors import RefusedError, UsageError
 from duban.logconfig import get_logger
@@ -176,6 +177,18 @@ class Access:
     def session_user(self, sid: str) -> User | None:
         """The user of a live session (its idle clock restarted), or None: unknown, ended,
         idle over 30 min, past 12 h, or its user disabled."""
+        return self.fresh_session_user(sid) or self._touch_session(sid)
+
+    def fresh_session_user(self, sid: str) -> User | None:
+        """The user of a live session whose idle clock needs no writing (`sessions.TOUCH_STEP`),
+        read only; None when anything is to be written or decided (`session_user` does that)."""
+        now = self.app.clock.now()
+        with self.app.db.read() as conn:
+            row = sessions.fresh(conn, sid, now)
+            user = repo.get_user(conn, row["user_name"]) if row else None
+        return User.of(user) if user is not None and user["disabled_at"] is None else None
+
+    def _touch_session(self, sid: str) -> User | None:
         now = self.app.clock.now()
         with self.app.db.write() as conn:
             row = sessions.touch(conn, sid, now)
@@ -202,15 +215,20 @@ class Access:
 
     def token_user(self, token: str) -> User | None:
         """The user a bearer token acts as, or None (unknown, revoked, expired, user disabled)."""
-        now = self.app.clock.now()
-        with self.app.db.read() as conn:  # a read: the common call writes nothing (`tokens.LAST_USE_STEP`)
-            found = tokens.lookup(conn, token, now)
-        if found is None:
-            return None
-        if found.stale_use:
-            with self.app.db.write() as conn:
-                tokens.mark_used(conn, found.token_id, now)
-        return User.of(found.user)
+        found = self.token_holder(token)
+        if found is not None and found.stale_use:
+            self.token_used(found)
+        return User.of(found.user) if found is not None else None
+
+    def token_holder(self, token: str) -> TokenHolder | None:
+        """`token_user`'s read, alone (the common call writes nothing: `tokens.LAST_USE_STEP`);
+        a holder with `stale_use` is to be passed to `token_used`."""
+        with self.app.db.read() as conn:
+            return tokens.lookup(conn, token, self.app.clock.now())
+
+    def token_used(self, holder: TokenHolder) -> None:
+        with self.app.db.write() as conn:
+            tokens.mark_used(conn, holder.token_id, self.app.clock.now())
 
     # -- inside ----------------------------------------------------------------------------
     def _sign_in(self, name: str, password: str, code: str | None, via: str, *, session: bool) -> SignedIn | Refusal:

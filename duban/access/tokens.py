@@ -109,14 +109,17 @@ def lookup(conn: Connection, token: str, now: datetime) -> Holder | None:
     """Who a bearer token acts as, or None (unknown, revoked, expired, user disabled); reads only."""
     if not token.startswith(PREFIX):
         return None
-    row = conn.execute(select(API_TOKENS).where(API_TOKENS.c.token_hash == digest(token))).first()
+    # One query for the token and its user: this runs for every API call.
+    t = API_TOKENS.c
+    row = conn.execute(select(USERS, t.id.label("token_id"), t.revoked_at, t.expires_at, t.last_used_at)
+                       .join(USERS, USERS.c.name == t.user_name).where(t.token_hash == digest(token))).first()
     if row is None:
         return None
-    user = conn.execute(select(USERS).where(USERS.c.name == row.user_name)).first()
-    if user is None or status(dict(row._mapping), now, user.disabled_at is not None) != "active":
+    found = dict(row._mapping)
+    if status(found, now, found["disabled_at"] is not None) != "active":
         return None
     stale = row.last_used_at is None or abs(now - row.last_used_at) >= LAST_USE_STEP
-    return Holder(dict(user._mapping), row.id, stale)
+    return Holder({c.name: found[c.name] for c in USERS.c}, row.token_id, stale)
 
 
 def mark_used(conn: Connection, token_id: int, now: datetime) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, func, insert, select
 
 from duban.errors import NotFoundError
 from duban.storage.tables import NOTICE_READS, NOTICES
@@ -22,6 +22,15 @@ if TYPE_CHECKING:
 def recipient_of(role: str, unit: str | None) -> str:
     """Whom a user's notices are addressed to: the unit for a unit user, else the role."""
     return unit if role == "unit" and unit else role
+
+
+def unread_count(app: App, reader: str, recipient: str) -> int:
+    """How many notices to `recipient` (`recipient_of`) `reader` has not marked read."""
+    read = select(NOTICE_READS.c.notice_id).where(NOTICE_READS.c.notice_id == NOTICES.c.id,
+                                                  NOTICE_READS.c.reader == reader)
+    with app.db.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(NOTICES).where(
+            NOTICES.c.recipient == recipient, ~read.exists())).scalar_one())
 
 
 def reads(conn: Connection, notice_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:

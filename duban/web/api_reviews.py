@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from duban.web import reviews
-from duban.web.auth import Principal, api_principal, web_of
-from duban.web.review_pages import export_response, only
+from duban.web.auth import Principal, api_principal, only, web_of
+from duban.web.review_pages import export_response
 
 router = APIRouter(tags=["v1"])
 Caller = Annotated[Principal, Depends(api_principal)]

@@ -16,16 +16,21 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
+from duban.access.service import User
+from duban.present.labels import role_label
 from duban.web.errors import ApiError, SignInRequired
 
 if TYPE_CHECKING:
-    from duban.access.service import User
     from duban.web.factory import Web
+
+T = TypeVar("T")
 
 COOKIE = "duban_session"
 LOGIN_COOKIE = "duban_login_csrf"
@@ -65,17 +70,42 @@ def _bearer(request: Request) -> str | None:
     return token.strip()
 
 
-def api_principal(request: Request) -> Principal:
+async def reading(web: Web, read: Callable[[str], T], arg: str) -> T:
+    """A credential check's read. On SQLite it runs here, on the event loop: a read of a local
+    file in WAL mode never waits for a writer, and handing it to a worker thread cost more
+    than the read (a request then took two thread hand-offs: this check and its handler). On
+    PostgreSQL it is a network round trip, which must not hold up every other request."""
+    if web.app.db.is_sqlite:
+        return read(arg)
+    return await run_in_threadpool(read, arg)
+
+
+async def _token_user(web: Web, token: str) -> User | None:
+    found = await reading(web, web.access.token_holder, token)
+    if found is not None and found.stale_use:  # a write (once a minute per token): a worker thread's
+        await run_in_threadpool(web.access.token_used, found)
+    return User.of(found.user) if found is not None else None
+
+
+async def _session_user(web: Web, sid: str | None) -> User | None:
+    if not sid:
+        return None
+    fresh = await reading(web, web.access.fresh_session_user, sid)
+    # anything to write (the idle clock's minute, an ended or unknown session): a worker thread's
+    return fresh or await run_in_threadpool(web.access.session_user, sid)
+
+
+async def api_principal(request: Request) -> Principal:
     """The API's dependency: a bearer token, else the board's cookie with CSRF on unsafe calls."""
     web = web_of(request)
     token = _bearer(request)
     if token is not None:
-        user = web.access.token_user(token)
+        user = await _token_user(web, token)
         if user is None:
             raise ApiError(401, "unauthenticated", "令牌无效、已过期、已撤销，或其用户已停用")
         return Principal(user)
     sid = request.cookies.get(COOKIE)
-    user = web.access.session_user(sid) if sid else None
+    user = await _session_user(web, sid)
     if user is None or sid is None:
         raise ApiError(401, "unauthenticated", NO_CREDENTIALS)
     if request.method not in SAFE_METHODS and not web.access.csrf_ok(sid, request.headers.get(CSRF_HEADER)):
@@ -83,17 +113,24 @@ def api_principal(request: Request) -> Principal:
     return Principal(user, sid)
 
 
-def page_principal(request: Request) -> Principal:
+async def page_principal(request: Request) -> Principal:
     """The pages' dependency: the session's user, or off to /login."""
     web = web_of(request)
     sid = request.cookies.get(COOKIE)
-    user = web.access.session_user(sid) if sid else None
+    user = await _session_user(web, sid)
     if user is None or sid is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise SignInRequired(target if request.method == "GET" else "/", clear_cookie=sid is not None)
     found = Principal(user, sid)
     request.state.principal = found  # an error page shows the header of the one who asked
     return found
+
+
+def only(p: Principal, roles: tuple[str, ...], what: str) -> None:
+    """403 unless the user's role is one of `roles` (`what`: the thing refused, for the message)."""
+    if p.user.role not in roles:
+        raise ApiError(403, "forbidden", f"{role_label(p.user.role)}不能{what}（可以的角色："
+                       + "、".join(role_label(r) for r in roles) + "）")
 
 
 def check_form(principal: Principal, token: str | None) -> None:

@@ -162,10 +162,8 @@ def _case_notes(app: Any, p: Principal, case: dict[str, Any]) -> list[tuple[str,
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
 def show_case(request: Request, case_id: str, p: Signed, done: str = "") -> Response:
     from duban.present.views import trigger_label
-    from duban.web.api import case_id_of
-
     app = web_of(request).app
-    case = scope.visible(app, p.user, case_id_of(case_id))
+    case = scope.visible(app, p.user, scope.case_id_of(case_id))
     label = "上传附件" if done == "attached" else trigger_label(scope.workflow_of(app, case["id"]), done[:100]) if done else ""
     return case_page(request, p, case, done=label)
 
@@ -182,10 +180,8 @@ async def fire(request: Request, case_id: str, p: Signed) -> Response:
 
 def _fire(request: Request, p: Principal, case_id: str, trigger: str, note: str, version: str,
           fields: dict[str, str]) -> Response:
-    from duban.web.api import case_id_of
-
     app = web_of(request).app
-    number = case_id_of(case_id)
+    number = scope.case_id_of(case_id)
     case = scope.visible(app, p.user, number)
     expected = int(version) if version.isdigit() and len(version) < 19 else None
     if expected is None:

@@ -6,6 +6,7 @@ The API answers JSON `{"error": KIND, "message": TEXT, ...}`: `unauthenticated` 
 `field`), `too_large` 413. A page answers the same status with a Chinese page, and a
 missing or dead session sends the browser to /login. Bad input is never a 500: only a
 fault of duban's own is, and its answer says nothing of the fault (it goes to the log).
+The handlers that turn these into responses are `duban.web.handlers`.
 """
 
 from __future__ import annotations
@@ -13,10 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from duban import errors as e
 from duban.logconfig import get_logger
@@ -88,7 +86,8 @@ def from_duban(exc: e.DubanError) -> ApiError:
     return ApiError(503, "unavailable", "服务暂时无法使用（数据库不可用或出错），请稍后再试")
 
 
-def _validation(exc: RequestValidationError) -> ApiError:
+def validation_error(exc: RequestValidationError) -> ApiError:
+    """The 422 answer to a request FastAPI could not read (every problem listed, the first named)."""
     problems = []
     for err in exc.errors():
         loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
@@ -100,58 +99,3 @@ def _validation(exc: RequestValidationError) -> ApiError:
         problems.append({"field": ".".join(loc) or "body", "message": message})
     first = problems[0] if problems else {"field": "body", "message": "请求无效"}
     return ApiError(422, "invalid", f"{first['field']}：{first['message']}", field=first["field"], problems=problems)
-
-
-def is_api(request: Request) -> bool:
-    return request.url.path.startswith("/api/")
-
-
-def json_answer(err: ApiError) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if err.status == 401 else None
-    return JSONResponse({"error": err.kind, "message": err.message, **err.extra}, err.status, headers=headers)
-
-
-def answer(request: Request, err: ApiError) -> Response:
-    if is_api(request):
-        return json_answer(err)
-    from duban.web.render import error_page
-
-    return error_page(request, err.status, PAGE_TITLES.get(err.status, "出错了"), err.message)
-
-
-def install(api: FastAPI) -> None:
-    """Register the handlers: the only place an exception becomes a status code."""
-
-    @api.exception_handler(ApiError)
-    async def _api_error(request: Request, exc: ApiError) -> Response:
-        return answer(request, exc)
-
-    @api.exception_handler(e.DubanError)
-    async def _duban_error(request: Request, exc: e.DubanError) -> Response:
-        return answer(request, from_duban(exc))
-
-    @api.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
-        return answer(request, _validation(exc))
-
-    @api.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        kinds = {404: "not_found", 405: "invalid", 401: "unauthenticated", 403: "forbidden", 413: "too_large"}
-        message = {404: "没有这个地址", 405: "不支持的请求方式"}.get(exc.status_code, str(exc.detail))
-        return answer(request, ApiError(exc.status_code, kinds.get(exc.status_code, "invalid"), message))
-
-    @api.exception_handler(SignInRequired)
-    async def _sign_in(request: Request, exc: SignInRequired) -> Response:
-        from urllib.parse import quote
-
-        response = RedirectResponse(f"/login?next={quote(exc.next_path, safe='/')}", status_code=303)
-        if exc.clear_cookie:
-            from duban.web.auth import COOKIE
-
-            response.delete_cookie(COOKIE, path="/")
-        return response
-
-    @api.exception_handler(Exception)
-    async def _fault(request: Request, exc: Exception) -> Response:  # a bug of duban's, never bad input
-        log.error("web.fault", path=request.url.path, error=type(exc).__name__)
-        return answer(request, ApiError(500, "internal", "服务器内部错误，已记录；请联系管理员"))

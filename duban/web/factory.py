@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from duban.web import errors
+from duban.web import handlers
 
 if TYPE_CHECKING:
     from duban.access.service import Access
@@ -46,7 +46,7 @@ def create_app(app: App, access: Access, *, secure_cookies: bool = True) -> Fast
                   openapi_url="/api/v1/openapi.json",
                   description="督办事项的 HTTP API（SPEC §13）。认证：Authorization: Bearer 令牌。")
     web.state.web = Web(app, access, secure_cookies)
-    errors.install(web)
+    handlers.install(web)
     web.include_router(api.router, prefix="/api/v1")
     web.include_router(case_ops.api, prefix="/api/v1")
     web.include_router(case_ops.pages)

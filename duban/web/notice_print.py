@@ -25,11 +25,9 @@ Signed = Annotated[Principal, Depends(page_principal)]
 @router.get("/cases/{case_id}/notices/{notice_id}.pdf")
 async def notice_pdf(request: Request, case_id: str, notice_id: str, p: Signed) -> Response:
     from duban.delivery.pdf import notice_pdf as render_pdf
-    from duban.web.api import case_id_of
-
     app = web_of(request).app
-    case = await run_in_threadpool(scope.visible, app, p.user, case_id_of(case_id))
-    number = case_id_of(notice_id)
+    case = await run_in_threadpool(scope.visible, app, p.user, scope.case_id_of(case_id))
+    number = scope.case_id_of(notice_id)
     if not any(n["id"] == number for n in app.notices(case_id=case["id"])):
         raise NotFoundError(f"no notice {number} on case {case['id']}")
     body, facts = await run_in_threadpool(render_pdf, app, number)

@@ -7,7 +7,7 @@ unless the server runs with `--insecure-cookies` — and sign-out ends the sessi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -27,10 +27,7 @@ from duban.web.auth import (
     web_of,
 )
 from duban.web.errors import ApiError
-
-if TYPE_CHECKING:
-    from duban.access.service import User
-    from duban.service.app import App
+from duban.web.inbox import my_notices
 
 router = APIRouter(include_in_schema=False)
 Signed = Annotated[Principal, Depends(page_principal)]
@@ -43,15 +40,6 @@ def safe_next(target: str | None) -> str:
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/"
     return target
-
-
-def my_notices(app: App, user: User) -> list[dict[str, Any]]:
-    """The notices to the user's unit, or to the user's role; newest first."""
-    from duban.service.receipts import recipient_of
-
-    found = reversed(app.notices(unit=recipient_of(user.role, user.unit)))
-    # `read`: whether this user marked it read (标为已读); `read_by` lists every receipt
-    return [{**n, "read": any(r["reader"] == user.name for r in n["read_by"])} for n in found]
 
 
 def _login_page(request: Request, *, status: int = 200, message: str = "", name: str = "", totp: bool = False,

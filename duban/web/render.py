@@ -15,8 +15,9 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from duban.present.labels import level_label, role_label, shown_time
-from duban.web.auth import CSRF_FIELD
+from duban.web.auth import CSRF_FIELD, web_of
 from duban.web.cards import CARD_LABELS
+from duban.web.inbox import unread
 
 if TYPE_CHECKING:
     from duban.web.auth import Principal
@@ -48,12 +49,7 @@ _NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "
 
 
 def _notices_count(request: Request, principal: Principal | None) -> int:
-    if principal is None:
-        return 0
-    from duban.web.auth import web_of
-    from duban.web.pages import my_notices
-
-    return sum(not n["read"] for n in my_notices(web_of(request).app, principal.user))  # 未读
+    return unread(web_of(request).app, principal.user) if principal is not None else 0  # 未读
 
 
 def error_page(request: Request, status: int, title: str, message: str) -> HTMLResponse:

@@ -19,21 +19,13 @@ from starlette.background import BackgroundTask
 
 from duban.errors import DubanError
 from duban.web import query, render, reviews
-from duban.web.auth import Principal, page_principal, web_of
+from duban.web.auth import Principal, only, page_principal, web_of
 from duban.web.errors import ApiError
 
 router = APIRouter(include_in_schema=False)
 Signed = Annotated[Principal, Depends(page_principal)]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
-
-
-def only(p: Principal, roles: tuple[str, ...], what: str) -> None:
-    from duban.present.labels import role_label
-
-    if p.user.role not in roles:
-        raise ApiError(403, "forbidden", f"{role_label(p.user.role)}不能{what}（可以的角色："
-                       + "、".join(role_label(r) for r in roles) + "）")
 
 
 def attachment(name: str) -> dict[str, str]:

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
 from duban.engine.guards import MEASURES
 from duban.engine.timeliness import lead_only
 from duban.errors import NotFoundError
 from duban.storage import repository as repo
+from duban.web.errors import ApiError
 
 if TYPE_CHECKING:
     from duban.access.service import User
@@ -52,6 +54,13 @@ class Action:
     fields: tuple[Field, ...] = ()
 
 
+def case_id_of(text: str) -> int:
+    """A case id from the path; anything else names no case (404, never a 500)."""
+    if not text.isascii() or not text.isdigit() or not 0 < int(text) < 2**63:
+        raise ApiError(404, "not_found", f"no case {text[:40]}")
+    return int(text)
+
+
 def sees(user: User, case: dict[str, Any]) -> bool:
     if user.role != "unit":
         return True
@@ -66,6 +75,14 @@ def visible(app: App, user: User, case_id: int) -> dict[str, Any]:
     return case
 
 
+def check_visible(app: App, user: User, case_id: int) -> None:
+    """`visible`'s check alone, from the case row (no timers, no view): before a change."""
+    with app.db.read() as conn:
+        case = repo.load_case(conn, case_id)
+    if case is None or not sees(user, {"lead_unit": case.lead_unit, "co_units": case.co_units}):
+        raise NotFoundError(f"no case {case_id}")
+
+
 def workflow_of(app: App, case_id: int) -> Workflow:
     """The definition the case is pinned to (as `App` holds it, cached there)."""
     with app.db.read() as conn:
@@ -75,15 +92,27 @@ def workflow_of(app: App, case_id: int) -> Workflow:
         return app.workflow_of(conn, case)
 
 
+# The actions offered, by App and by what decides them: the pinned definition (a workflow
+# version never changes once pinned), the state, the user's allowed triggers and whether the
+# user's unit co-handles. Every API answer about a case lists them (`my_triggers`); reading the
+# case's definition back for each answer cost a read transaction per case.
+_OFFERED: WeakKeyDictionary[App, dict[tuple[Any, ...], tuple[Action, ...]]] = WeakKeyDictionary()
+
+
 def actions(app: App, user: User, case: dict[str, Any]) -> list[Action]:
     """The triggers this user may fire on the case now, each with its form fields."""
     mine = [t for t in case["allowed_triggers"] if user.role in t["roles"]]
     if not mine:
         return []
-    wf = workflow_of(app, case["id"])
     co_unit = user.role == "unit" and user.unit != case["lead_unit"]
-    return [Action(t["trigger"], t["label"], _fields(wf, t["trigger"])) for t in mine
-            if not (co_unit and lead_only(wf, case["state"], t["trigger"]))]
+    key = (case["workflow"], case["workflow_version"], case["state"], co_unit,
+           tuple((t["trigger"], t["label"]) for t in mine))
+    known = _OFFERED.setdefault(app, {})
+    if key not in known:
+        wf = workflow_of(app, case["id"])
+        known[key] = tuple(Action(t["trigger"], t["label"], _fields(wf, t["trigger"])) for t in mine
+                           if not (co_unit and lead_only(wf, case["state"], t["trigger"])))
+    return list(known[key])
 
 
 def todo_actions(app: App, user: User, case: dict[str, Any]) -> list[Action]:
