@@ -1,9 +1,10 @@
 """The application: wires the database, the workflow catalog, the engine and the clock.
 
-Every use case a person or the scheduler runs is one method here. Each reads the clock
-once, runs the engine's pure decision, and commits its Outcome in one transaction, so a
-refused or failed command changes nothing. The CLI, the scheduler, the demo and the
-tests all go through this class.
+Every use case a person or the scheduler runs is one method here, the façade the CLI, the
+board, the scheduler, the demo and the tests call. The case use cases themselves are in
+`duban.service.cases`, written against the storage ports (`duban.engine.ports`): this class
+opens their unit of work (`duban.storage.uow`: one transaction), reads the clock once for
+them, and logs what they did, so a refused or failed command changes nothing.
 
 Only what reading a case needs is imported here (README "Performance": `duban case show`
 starts in under 0.3 s); the engine's service (pydantic), the workflow catalog (YAML), the
@@ -14,25 +15,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from duban.clock import Clock
-from duban.engine.allowed import human_triggers
 from duban.engine.audit import ChainBreak
 from duban.engine.model import Case
-from duban.engine.pinned import PinnedWorkflow
+from duban.engine.ports import UnitOfWork as UnitOfWorkPort
 from duban.engine.workflow import Workflow
-from duban.errors import (
-    ConcurrencyError,
-    DefinitionError,
-    NotFoundError,
-    PermissionDeniedError,
-    UsageError,
-)
 from duban.logconfig import get_logger
-from duban.storage import audit_log
+from duban.service.cases import CaseService, Transitioned
+from duban.storage import audit_log, uow
 from duban.storage import repository as repo
 from duban.storage.database import Database
 
@@ -43,20 +37,10 @@ if TYPE_CHECKING:
     from duban.storage.repository import NoticeWriter
     from duban.workflows import Catalog
 
+__all__ = ["App", "TickResult", "Transitioned"]
+
 log = get_logger("duban")
 _UNREAD = object()  # App.outbox not read from the settings yet
-
-
-@dataclass(frozen=True)
-class Transitioned:
-    """A committed step on a case: who fired what, where the case went, its version now."""
-
-    case_id: int
-    trigger: str
-    actor: str
-    from_state: str
-    state: str
-    version: int
 
 
 @dataclass(frozen=True)
@@ -73,10 +57,17 @@ class App:
         self.clock = clock
         self.tz = tz
         self._catalog = catalog
-        self._engine: Engine | None = None
-        self._pinned: dict[tuple[str, int], Workflow] = {}
-        self._shown: dict[tuple[str, int], Workflow] = {}
+        self._engine: Engine | None = None  # built from the stored calendar; `import_calendar` resets it
         self._outbox: Any = _UNREAD
+        self.cases = CaseService(tz, lambda: self.catalog, self._engine_of)
+
+    @property
+    def _pinned(self) -> dict[tuple[str, int], Workflow]:
+        return self.cases.pinned  # the validated definitions read so far (`CaseService.workflow_of`)
+
+    @property
+    def _shown(self) -> dict[tuple[str, int], Workflow]:
+        return self.cases.shown  # the stored ones read as they are, to show cases with
 
     # -- wiring ------------------------------------------------------------------------
     @property
@@ -113,75 +104,31 @@ class App:
     def outbox(self, value: NoticeWriter | None) -> None:
         self._outbox = value
 
-    def engine(self, conn: Connection) -> Engine:
+    def _engine_of(self, work: UnitOfWorkPort) -> Engine:
         if self._engine is None:
             from duban.engine.service import Engine
-            from duban.storage import calendar_store
             from duban.workflows import office_rest_day_start
 
             # a case received on a rest day is counted as the office's settings say (SPEC §16)
-            self._engine = Engine(calendar_store.load(conn, office_rest_day_start()), self.tz)
+            self._engine = Engine(work.calendar(office_rest_day_start()), self.tz)
         return self._engine
+
+    def engine(self, conn: Connection) -> Engine:
+        return self._engine if self._engine is not None else self._engine_of(uow.UnitOfWork(conn))
 
     def workflow_of(self, conn: Connection, case: Case) -> Workflow:
         """The definition a case is pinned to (from the database, never from a changed file)."""
-        key = (case.workflow, case.workflow_version)
-        if key not in self._pinned:
-            row = self._pinned_row(conn, case)
-            self._pinned[key] = Workflow.from_raw(row["body"], row["source"])
-        return self._pinned[key]
-
-    def _shown_workflow(self, conn: Connection, case: Case) -> Workflow:
-        """The definition to show a case with: the validated one if this App has loaded it,
-        else the stored body read as it is (`PinnedWorkflow`: validated when it was pinned)."""
-        key = (case.workflow, case.workflow_version)
-        found = self._pinned.get(key) or self._shown.get(key)
-        if found is None:
-            row = self._pinned_row(conn, case)
-            found = self._shown[key] = PinnedWorkflow.read(row["body"], row["source"])
-        return found
-
-    @staticmethod
-    def _pinned_row(conn: Connection, case: Case) -> dict[str, Any]:
-        row = repo.pinned_workflow(conn, case.workflow, case.workflow_version)
-        if row is None:
-            raise NotFoundError(f"workflow {case.workflow} v{case.workflow_version} of case {case.id} is not in the database")
-        return row
-
-    def _pin(self, conn: Connection, wf: Workflow, now: datetime) -> Workflow:
-        """Store the definition a new case uses (once per version) and return it. A changed
-        shipped file under an old number is refused; a changed office override gets the next
-        number (v1001 → v1002), so cases opened before keep theirs."""
-        while (row := repo.pinned_workflow(conn, wf.name, wf.version)) is not None:
-            if row["fingerprint"] == wf.fingerprint:
-                break
-            if wf.spec.overrides is None:
-                raise DefinitionError(
-                    wf.source, "version",
-                    f"{wf.name} v{wf.version} differs from the v{wf.version} cases were opened with; "
-                    f"give the changed file a new version number",
-                )
-            wf = wf.renumbered(wf.version + 1)
-        else:
-            repo.pin_workflow(conn, wf.name, wf.version, wf.fingerprint, wf.source, wf.raw, now)
-        self._pinned.setdefault((wf.name, wf.version), wf)
-        return wf
+        found = self.cases.pinned.get((case.workflow, case.workflow_version))
+        return found if found is not None else self.cases.workflow_of(uow.WorkflowVersions(conn), case)
 
     def actor(self, conn: Connection, name: str | None) -> Actor:
-        from duban.engine.service import Actor
-        from duban.service.names import normalise
+        return self.cases.actor(uow.Directory(conn), name)
 
-        name = normalise(name or "")  # `--actor 'fgj '` is fgj; `' system'` is system
-        if not name:
-            raise UsageError("this command changes a case: give --actor NAME (or set DUBAN_ACTOR)")
-        if name == "system":
-            raise PermissionDeniedError("no person may act as 'system': only the scheduler fires system triggers")
-        user = repo.get_user(conn, name)
-        if user is None:
-            raise NotFoundError(f"actor '{name}' is not in the directory (add with: duban user add {name} --role …)")
-        if user["disabled_at"] is not None:  # SPEC §12: a disabled user cannot act, on any path
-            raise PermissionDeniedError(f"用户“{user['name']}”已停用，不能操作（恢复：duban user enable {user['name']}）")
-        return Actor(user["name"], user["role"], user["unit"])
+    def _case(self, conn: Connection, case_id: int) -> Case:
+        return self.cases.case(uow.UnitOfWork(conn), case_id)
+
+    def _outbox_later(self) -> NoticeWriter | None:
+        return self.outbox  # read at the first commit that writes notices, as before
 
     # -- operator ----------------------------------------------------------------------
     def init(self) -> dict[str, Any]:
@@ -259,18 +206,10 @@ class App:
     ) -> dict[str, Any]:
         wf = self.catalog.latest(workflow)
         now = self.clock.now()
-        with self.db.write() as conn:
-            who = self.actor(conn, actor)
-            from duban.service.directory import case_units
-
-            lead_unit, co_units = case_units(conn, lead_unit, co_units)  # exit 3 for a unit not in the directory
-            wf = self._pin(conn, wf, now)
-            out = self.engine(conn).open_case(
-                wf, title=title, lead_unit=lead_unit, co_units=co_units, due=due, values=values, actor=who, now=now,
-                milestones=milestones or [], report=report,
-            )
-            case = repo.commit_outcome(conn, out, now, outbox=self.outbox)
-            shown = self._case_json(conn, case)
+        with uow.begin(self.db, self._outbox_later) as work:
+            case, who = self.cases.open_case(work, wf, title=title, lead_unit=lead_unit, co_units=co_units, due=due,
+                                             values=values, actor=actor, now=now, milestones=milestones, report=report)
+            shown = self.cases.views(work, [case])[0]
         self._warn_approximate(case)
         log.info("case.opened", case_id=case.id, workflow=wf.name, actor=who.name)
         return shown
@@ -279,12 +218,10 @@ class App:
              values: dict[str, str] | None = None, expected_version: int | None = None) -> dict[str, Any]:
         """Fire `trigger` on a case as `actor`. Returns the case as shown after the change
         (what `case fire --json` prints), read in the same transaction."""
-        with self.db.write() as conn:
-            case, step = self._step(conn, case_id, trigger, actor, note, values, expected_version)
-            shown = self._case_json(conn, case)
-            from duban.present.views import step_json
-
-            shown["step"] = step_json(step, self.workflow_of(conn, case))  # what `签收` resolved to, for the line printed
+        with uow.begin(self.db, self._outbox_later) as work:
+            case, step = self.cases.step(work, case_id, trigger, actor, note, values, expected_version,
+                                         self.clock.now())
+            shown = self.cases.step_view(work, case, step)
         log.info("case.transitioned", case_id=case_id, trigger=trigger, actor=step.actor, state=step.state)
         return shown
 
@@ -293,66 +230,11 @@ class App:
         """The same step as `fire` — the same checks, rows and audit event — for scripts and
         integrations acting on many cases: returns only where the case went, without reading
         its timers back to show it (that view costs about as much Python time as the step)."""
-        with self.db.write() as conn:
-            _, step = self._step(conn, case_id, trigger, actor, note, values, expected_version)
+        with uow.begin(self.db, self._outbox_later) as work:
+            _, step = self.cases.step(work, case_id, trigger, actor, note, values, expected_version,
+                                      self.clock.now())
         log.info("case.transitioned", case_id=case_id, trigger=trigger, actor=step.actor, state=step.state)
         return step
-
-    def _step(self, conn: Connection, case_id: int, trigger: str, actor: str | None, note: str,
-              values: dict[str, str] | None, expected_version: int | None) -> tuple[Case, Transitioned]:
-        now = self.clock.now()
-        who = self.actor(conn, actor)
-        case = self._case(conn, case_id)
-        if expected_version is not None and expected_version != case.version:
-            raise ConcurrencyError(
-                f"case {case_id} is at version {case.version}, not {expected_version}: "
-                "it changed since you read it; read it again and retry"
-            )
-        wf = self.workflow_of(conn, case)
-        from duban.service.vocabulary import trigger as named_trigger
-
-        trigger = named_trigger(wf, case, trigger)  # `签收` is accept; a name that is neither: exit 4
-        if trigger in ("watch", "unwatch") and who.role == "office":
-            from duban.storage import watches
-
-            if watches.watching(conn, case_id, who.name) == (trigger == "watch"):
-                from duban.errors import RefusedError
-
-                raise RefusedError(f"case {case_id}: 你{'已关注' if trigger == 'watch' else '没有关注'}此事项"
-                                   f"（{'取消关注：unwatch' if trigger == 'watch' else '关注：watch'}）")
-        if values and values.get("unit", "").strip() and any(t.reassigns for t in wf.spec.transition_for(trigger)):
-            from duban.service.directory import unit
-
-            values = {**values, "unit": unit(conn, values["unit"], "--set unit=", lock=True)}
-        from_state = case.state
-        out = self.engine(conn).fire(wf, case, trigger, actor=who, note=note, values=values, now=now)
-        repo.commit_outcome(conn, out, now, outbox=self.outbox)
-        return case, Transitioned(case_id, trigger, who.name, from_state, case.state, case.version)
-
-    def _case(self, conn: Connection, case_id: int) -> Case:
-        case = repo.load_case(conn, case_id)
-        if case is None:
-            raise NotFoundError(f"no case {case_id}")
-        return case
-
-    def _case_json(self, conn: Connection, case: Case) -> dict[str, Any]:
-        return self._case_views(conn, [case])[0]
-
-    def _case_views(self, conn: Connection, cases: list[Case]) -> list[dict[str, Any]]:
-        """Cases as shown: timers and accountability decisions read for all of them at once."""
-        from duban.present.views import accountability_json, case_json
-
-        ids = [c.id for c in cases if c.id is not None]
-        timers = repo.timers_of(conn, ids)
-        decided = audit_log.decisions(conn, ids, "hold_accountable")
-        shown = []
-        for case in cases:
-            assert case.id is not None
-            wf = self._shown_workflow(conn, case)
-            view = case_json(case, wf, timers[case.id], self.tz, human_triggers(wf, case))
-            view["accountability"] = [accountability_json(e, self.tz) for e in decided[case.id]]
-            shown.append(view)
-        return shown
 
     def _warn_approximate(self, case: Case) -> None:
         for d in case.deadlines.values():
@@ -362,29 +244,19 @@ class App:
                             reason=f"no working-day calendar for {due.year}: weekends only")
 
     def show(self, case_id: int) -> dict[str, Any]:
-        with self.db.read() as conn:
-            case = self._case(conn, case_id)
-            return self._case_json(conn, case)
+        with uow.read(self.db) as work:
+            return self.cases.show(work, case_id)
 
     def history(self, case_id: int) -> list[dict[str, Any]]:
-        from duban.present.views import event_json
-
-        with self.db.read() as conn:
-            wf = self._shown_workflow(conn, self._case(conn, case_id))
-            return [event_json(e, self.tz, wf) for e in audit_log.iterate(conn, case_id=case_id)]
+        with uow.read(self.db) as work:
+            return self.cases.history(work, case_id)
 
     def list_cases(self, *, state: str | None = None, unit: str | None = None, workflow: str | None = None,
                    overdue: bool | None = None) -> list[dict[str, Any]]:
         """Cases by state (identifier or label, any workflow's), unit and workflow; each filter
         is checked: exit 2 for a state or workflow that does not exist, 3 for a unit (`duban.service.filters`)."""
-        from duban.service import filters
-
-        with self.db.read() as conn:
-            f = filters.cases(conn, lambda: self.catalog, state=state, unit_name=unit, workflow=workflow)
-            if f.empty:
-                return []
-            cases = repo.list_cases(conn, states=f.states, unit=f.unit, workflow=f.workflow, overdue=overdue)
-            return self._case_views(conn, cases)
+        with uow.read(self.db) as work:
+            return self.cases.listing(work, state=state, unit=unit, workflow=workflow, overdue=overdue)
 
     def notices(self, *, unit: str | None = None, case_id: int | None = None) -> list[dict[str, Any]]:
         from duban.present.views import notice_json
@@ -406,10 +278,10 @@ class App:
         """The cases `user` watches (关注), most recently watched first."""
         from duban.storage import watches
 
-        with self.db.read() as conn:
-            ids = watches.watched_by(conn, user)
-            found = repo.load_cases(conn, ids)
-            return self._case_views(conn, [found[i] for i in ids if i in found])
+        with uow.read(self.db) as work:
+            ids = watches.watched_by(work.conn, user)
+            found = work.cases.get_many(ids)
+            return self.cases.views(work, [found[i] for i in ids if i in found])
 
     def watching(self, case_id: int, user: str) -> bool:
         from duban.storage import watches

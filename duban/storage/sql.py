@@ -100,7 +100,8 @@ def result(dialect: Dialect, table: Table, names: Sequence[str], row: Sequence[A
 
 
 # -- running them ----------------------------------------------------------------------
-def _raised(dialect: Dialect, text: str | None, params: Any, exc: Exception) -> DBAPIError:
+def _raised(dialect: Dialect, text: str | None, params: Any, exc: Exception) -> Exception:
+    """The driver's error as SQLAlchemy's (a `DBAPIError` subclass, as Core raises it)."""
     return DBAPIError.instance(text, params, exc, dialect.loaded_dbapi.Error, dialect=dialect)
 
 
