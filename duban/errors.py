@@ -51,15 +51,20 @@ class DubanError(Exception):
     """
 
     exit_code = 1
+    parts: tuple[Part, ...] = ()
+    field: str | None = None
 
     def __init__(self, *message: Part, field: str | None = None) -> None:
-        self.parts: tuple[Part, ...] = message
+        self.parts = message
         named = next((p.name for p in message if isinstance(p, FieldRef)), None)
         self.field = field if field is not None else named
         super().__init__("".join(map(str, message)))
 
     def render(self, name: Callable[[str], str]) -> str:
-        """The message with each field it names written as ``name(field)`` (a CLI option …)."""
+        """The message with each field it names written as ``name(field)`` (a CLI option …);
+        the plain message when it was not made of pieces (a subclass that sets its own)."""
+        if not self.parts:
+            return str(self)
         return "".join(p if isinstance(p, str) else name(p.name) for p in self.parts)
 
 

@@ -17,7 +17,7 @@ from duban.commands.flags import FLAGS, cli_message, flag
 from duban.engine.calendar import WorkingCalendar
 from duban.engine.service import Actor, Engine
 from duban.engine.wording import joined
-from duban.errors import DefinitionError, FieldRef, GuardRejectedError, UsageError
+from duban.errors import DefinitionError, DubanError, FieldRef, GuardRejectedError, UsageError
 from duban.workflows import SHIPPED_DIR, load_file
 
 ENGINE = Path(duban.engine.__file__).parent
@@ -89,6 +89,14 @@ class TestRendering:
         assert UsageError("workflow 'x' needs ", FieldRef("due"), field="milestones").field == "milestones"
         plain = UsageError("no such thing")
         assert (plain.field, str(plain), cli_message(plain)) == (None, "no such thing", "no such thing")
+
+    def test_an_error_not_made_of_pieces_prints_as_it_is(self) -> None:
+        """A subclass that sets its message by itself still prints it, with no field."""
+        class Odd(DubanError):
+            def __init__(self) -> None:
+                Exception.__init__(self, "odd --set")
+
+        assert (cli_message(Odd()), Odd().field) == ("odd --set", None)
 
     def test_a_definition_error_keeps_its_shape(self) -> None:
         """file: path: reason, with the reason's field named by option on the CLI."""
