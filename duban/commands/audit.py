@@ -1,7 +1,8 @@
-"""`duban audit keygen | checkpoint | prove` and the checkpoint side of `audit verify` (SPEC §15).
+"""`duban audit verify | export | keygen | checkpoint | prove`: the tamper-evident audit log
+(SPEC §10, §15) — the chain checked (in the database, or an export offline, against the
+signed checkpoints), exported with its manifest, signed and proved.
 
-Only click is imported at module level (start-up time); `duban.cli` adds these commands to
-its `audit` group and calls `run_verify` from `audit verify`.
+Only click is imported at module level (start-up time); everything else inside the commands.
 """
 
 from __future__ import annotations
@@ -11,6 +12,112 @@ from typing import Any
 import click
 
 from duban.commands.support import ROW_ID, json_option, out, settings, wants_json
+
+
+@click.group()
+def audit() -> None:
+    """The tamper-evident audit log."""
+
+
+@audit.command("verify")
+@click.option("--file", "file", type=click.Path(dir_okay=False),
+              help="Check an exported file against its manifest instead, offline (no database).")
+@click.option("--jobs", type=click.IntRange(min=1),
+              help="Worker processes checking ranges of the chain in parallel (default: one per CPU; "
+                   "1 checks in this process, as do chains under 50,000 events). Events appended "
+                   "after the check began are not checked.")
+@click.option("--pubkey", type=click.Path(dir_okay=False),
+              help="The office's public key (office.pub): check every checkpoint's signature, and that the "
+                   "log (or the --file export) still has each signed Merkle root.")
+@click.option("--checkpoint", "checkpoint_files", multiple=True, type=click.Path(dir_okay=False),
+              help="A checkpoint file (as mailed to the inspectors) to hold the log to as well; repeatable. "
+                   "Needs --pubkey.")
+@click.option("--bundle", type=click.Path(dir_okay=False),
+              help="Check a proof bundle (audit prove) offline with --pubkey, no database.")
+@click.option("--state", is_flag=True,
+              help="Also replay every case from its events and compare with the stored case, timer and notice "
+                   "rows, and the users with the directory's events.")
+@json_option
+def audit_verify(file: str | None, jobs: int | None, pubkey: str | None, checkpoint_files: tuple[str, ...],
+                 bundle: str | None, state: bool, as_json: bool) -> None:
+    """Recompute the hash chain (or an export's) and check it against the signed checkpoints;
+    exit 6 naming the first event or checkpoint that does not match."""
+    if file is not None:
+        run_verify_file(file, as_json, pubkey=pubkey, checkpoint_files=checkpoint_files)
+        return
+    run_verify(pubkey, checkpoint_files, bundle, state, jobs, as_json)
+
+
+@audit.command("export")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "xlsx"]), required=True,
+              help="csv or xlsx for people (labels beside identifiers, Excel-safe cells); jsonl re-verifies offline.")
+@click.option("--out", "path", required=True, type=click.Path(dir_okay=False), help="The file; FILE.manifest.json goes beside it.")
+@click.option("--case", "case_id", type=ROW_ID, help="Only this case's events.")
+@click.option("--unit", help="Only events of cases this unit leads or co-handles.")
+@click.option("--workflow", "workflow_name", help="Only events of this workflow's cases.")
+@click.option("--since", help="From this instant (ISO date or datetime, office zone).")
+@click.option("--until", help="Before this instant; a bare date includes that whole day.")
+@click.option("--jobs", type=click.IntRange(min=1),
+              help="Worker processes for a large CSV or JSONL export (default: one per CPU; 1: this process only). "
+                   "The file is the same either way.")
+@json_option
+def audit_export(fmt: str, path: str, case_id: int | None, unit: str | None, workflow_name: str | None,
+                 since: str | None, until: str | None, jobs: int | None, as_json: bool) -> None:
+    """Export audit events with a manifest (streamed; written under a temporary name, then renamed)."""
+    run_export(fmt, path, case_id, unit, workflow_name, since, until, as_json, jobs)
+
+
+# -- audit export / verify --file -------------------------------------------------------
+def run_export(fmt: str, path: str, case_id: int | None, unit: str | None, workflow: str | None,
+               since: str | None, until: str | None, as_json: bool, jobs: int | None = None) -> None:
+    """`duban audit export`: stream the filtered events, with a progress bar on a terminal."""
+    import sys
+
+    from duban.exports.events import AuditFilter, check_output
+    from duban.exports.manifest import manifest_path
+    from duban.reports.period import parse_period
+    from duban.reports.reviews import Reviews
+
+    s = settings()
+    check_output(path)
+    filters = AuditFilter(case_id, unit, workflow, parse_period(since, until, s.tz))
+    reviews = Reviews(s.app)
+    if not wants_json(as_json) and sys.stderr.isatty():
+        with click.progressbar(length=reviews.count_audit(filters), label="导出审计日志", file=sys.stderr,
+                               update_min_steps=1) as bar:
+            manifest = reviews.export_audit(path, fmt, filters, progress=bar.update, jobs=jobs)
+    else:
+        manifest = reviews.export_audit(path, fmt, filters, jobs=jobs)
+    where = manifest_path(path)
+    result = {"file": path, "manifest_file": str(where), **manifest.to_json()}
+    span = f" (events {manifest.first_seq}–{manifest.last_seq})" if manifest.rows else ""
+    out(result, as_json, lambda: f"wrote {manifest.rows} events to {path}{span}; manifest {where}")
+
+
+def run_verify_file(file: str, as_json: bool, pubkey: str | None = None, checkpoint_files: tuple[str, ...] = ()) -> None:
+    """`duban audit verify --file`: check an export against its manifest, without the database;
+    with --pubkey, against the signed checkpoints too (`duban.exports.manifest.verify_signed`)."""
+    from duban.errors import IntegrityError
+    from duban.exports.manifest import verify_export
+    from duban.present.output import emit_json
+
+    check = verify_export(file)
+    result = check.to_json()
+    if check.ok:
+        if check.checked == "events":
+            text = f"ok: {file} matches its manifest: {check.rows} events verify, last hash {check.last_hash}"
+        else:
+            text = f"ok: {file} matches its manifest's SHA-256 (events are re-hashed only in JSONL exports)"
+        if pubkey is not None or checkpoint_files:
+            signed = signed_export(file, pubkey, checkpoint_files)
+            result.update(signed)
+            text += "\n" + "\n".join(f"{c['checkpoint']}：{c['size']} 条事件的签名根哈希成立"
+                                     for c in signed["signed_checkpoints"])
+        out(result, as_json, lambda: text)
+        return
+    if wants_json(as_json):
+        emit_json(result)
+    raise IntegrityError(check.message())
 
 
 @click.command("keygen")
@@ -148,3 +255,7 @@ def signed_export(file: str, pubkey: str | None, checkpoint_files: tuple[str, ..
         notes.extend((f"{path} 第 {i} 个检查点", n)
                      for i, n in enumerate(split_file(Path(path).read_text(encoding="utf-8")), 1))
     return verify_signed(file, public, notes)
+
+
+for _command in (keygen, checkpoint, prove):
+    audit.add_command(_command)

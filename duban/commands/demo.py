@@ -6,7 +6,11 @@ reports (按季度汇总). A manual clock starts on the notice's date and moves 
 time to the end of January 2018; each day the units do what the script says (sign,
 report, one late report, one never signed) and `tick` fires whatever fell due, so the
 yellow cards, red cards, 督办通知 and 通报 happen by themselves on the real 2017
-working-day calendar.
+working-day calendar. At the end the sample's people get a demo password, and the demo says
+how to open the board on what it built (`duban serve`, the URL, who can sign in), or opens it
+itself (`--serve`).
+
+Only click is imported at module level (`duban --help` starts fast); the App loads in `run_demo`.
 """
 
 from __future__ import annotations
@@ -15,14 +19,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from duban.clock import ManualClock
+import click
+
 from duban.commands.flags import cli_message
-from duban.errors import RefusedError
-from duban.logconfig import use_clock
-from duban.service.app import App
-from duban.storage.database import Database
+from duban.commands.support import json_option, settings, wants_json
+from duban.errors import RefusedError, UsageError
+
+if TYPE_CHECKING:
+    from duban.service.app import App
 
 START = date(2017, 5, 12)
 END = date(2018, 1, 31)
@@ -34,6 +40,9 @@ USERS = [
     ("市场监管局联络员", "unit", "区市场监管局"), ("政务中心联络员", "unit", "区政务服务中心"),
     ("政府办联络员", "unit", "区政府办公室"),
 ]
+# Printed by the demo and in the README: a sample database, never an office's.
+DEMO_PASSWORD = "Demo-duban-2017"
+URL = "http://127.0.0.1:8080/"
 
 
 @dataclass(frozen=True)
@@ -78,13 +87,39 @@ def _tasks() -> list[Task]:
     ]
 
 
+@click.command()
+@click.option("--serve", "then_serve", is_flag=True,
+              help="Then start the board on what it built (duban serve, as of the demo's last day, plain HTTP).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True,
+              help="With --serve: the port of the board on 127.0.0.1.")
+@json_option
+@click.pass_context
+def demo(ctx: click.Context, then_serve: bool, port: int, as_json: bool) -> None:
+    """Build a sample from the seed notices and run the clock forward through months."""
+    s = settings()
+    if then_serve and wants_json(as_json):
+        raise UsageError("--serve starts a server and --json prints one document: choose one")
+    report = run_demo(s.db, s.tz, echo=None if wants_json(as_json) else click.echo)
+    if wants_json(as_json):
+        from duban.present.output import emit_json
+
+        emit_json(report)
+    if then_serve:
+        from duban.commands.serve import serve
+
+        s.now = report["board"]["as_of"]  # the board shows the demo's last day, as its printed command does
+        ctx.invoke(serve, host="127.0.0.1", port=port, workers=1, insecure_cookies=True, with_scheduler=False)
+
+
 def run_demo(db_url: str, tz: tzinfo, echo: Callable[[str], Any] | None = print) -> dict[str, Any]:
     """Build the sample in `db_url` (which must hold no cases) and play it; returns a summary."""
+    from duban.bootstrap import build_app
+    from duban.clock import ManualClock
+
     say = echo or (lambda _text: None)
     _refuse_existing(db_url)
     clock = ManualClock(datetime.combine(START, time(9, 0), tz))
-    app = App(Database(db_url), clock, tz)
-    use_clock(clock, tz)  # the demo's log lines carry its simulated time
+    app = build_app(db_url, clock, tz)  # the demo's log lines carry its simulated time
     app.init()
     for unit in UNITS:
         app.add_unit(unit, via="demo")
@@ -120,10 +155,26 @@ def run_demo(db_url: str, tz: tzinfo, echo: Callable[[str], Any] | None = print)
                        values={"measure": "诫勉谈话"})
     say(f"{END}  ⚖ 李副区长：案件 {worst['id']} 问责（诫勉谈话）→ {decided['state_label']}")
     summary = _summary(app, timeline, say)
-    from duban.commands.demo_board import open_the_board
-
-    summary["board"] = open_the_board(app, db_url, USERS, clock.now(), say)
+    summary["board"] = _open_the_board(app, db_url, clock.now(), say)
     return summary
+
+
+def _open_the_board(app: App, db_url: str, as_of: datetime, say: Callable[[str], Any]) -> dict[str, Any]:
+    """Give every demo user the demo password (through the sign-in service, audited like
+    `duban user passwd`) and print how to serve the board as of the demo's last day."""
+    from duban.access.service import Access
+    from duban.present.labels import role_label
+
+    access = Access(app)
+    for name, _, _ in USERS:
+        access.set_password(name, DEMO_PASSWORD, via="demo")
+    now = as_of.astimezone(app.tz).strftime("%Y-%m-%dT%H:%M")
+    command = f"duban --db {db_url} --now {now} serve --insecure-cookies"
+    say("\n打开督办看板（按演示的最后一天显示）：")
+    say(f"  {command}")
+    say(f"  然后在浏览器打开 {URL}，用下列任一用户登录，密码均为 {DEMO_PASSWORD}：")
+    say("  " + "、".join(f"{name}（{role_label(role)}{'·' + unit if unit else ''}）" for name, role, unit in USERS))
+    return {"command": command, "url": URL, "password": DEMO_PASSWORD, "users": [u[0] for u in USERS], "as_of": now}
 
 
 def _refuse_existing(db_url: str) -> None:

@@ -1,7 +1,7 @@
-"""`duban notify run` / `notify status` and `duban notice print` (SPEC §14).
+"""`duban notify run` / `notify status`: the notices delivered (SPEC §14).
 
-Only click at module level (`duban --help` stays fast); `duban.cli` registers the group
-and the print command. Global options come from the root context (`cli_support.settings`).
+Only click at module level (`duban --help` stays fast); `duban.cli` registers the group.
+Global options come from the root context (`duban.commands.support.settings`).
 """
 
 from __future__ import annotations
@@ -70,10 +70,3 @@ def status(as_json: bool) -> None:
         result = delivery_status(conn, app.clock.now(), app.tz)
     _out(result, as_json, lambda: status_text(result))
 
-
-def print_notice(notice_id: int, path: str, as_json: bool) -> None:
-    """`duban notice print ID --out FILE.pdf` (the command itself is in duban.cli)."""
-    from duban.delivery.pdf import print_notice as render
-
-    result = render(_settings().app, notice_id, path)
-    _out(result, as_json, lambda: f"{result['number']} {result['title']} → {result['file']}")

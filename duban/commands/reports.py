@@ -1,5 +1,4 @@
-"""Review commands: `duban report units|bulletin|accountability`, and the bodies of
-`duban audit export` and `duban audit verify --file` (SPEC §7, §10).
+"""Review commands: `duban report units|bulletin|accountability` (SPEC §7, §10).
 
 Only click is imported at module top (start-up time); everything else inside the
 commands. Every report prints as a table, or ``--json``, ``--format csv`` (stdout, or
@@ -20,61 +19,6 @@ if TYPE_CHECKING:
     from duban.reports import Report
 
 REPORT_FORMATS = ("table", "json", "csv", "xlsx")
-
-
-# -- audit export / verify --file -------------------------------------------------------
-def run_export(fmt: str, path: str, case_id: int | None, unit: str | None, workflow: str | None,
-               since: str | None, until: str | None, as_json: bool, jobs: int | None = None) -> None:
-    """`duban audit export`: stream the filtered events, with a progress bar on a terminal."""
-    import sys
-
-    from duban.exports.events import AuditFilter, check_output
-    from duban.exports.manifest import manifest_path
-    from duban.reports.period import parse_period
-    from duban.reports.reviews import Reviews
-
-    s = settings()
-    check_output(path)
-    filters = AuditFilter(case_id, unit, workflow, parse_period(since, until, s.tz))
-    reviews = Reviews(s.app)
-    if not wants_json(as_json) and sys.stderr.isatty():
-        with click.progressbar(length=reviews.count_audit(filters), label="导出审计日志", file=sys.stderr,
-                               update_min_steps=1) as bar:
-            manifest = reviews.export_audit(path, fmt, filters, progress=bar.update, jobs=jobs)
-    else:
-        manifest = reviews.export_audit(path, fmt, filters, jobs=jobs)
-    where = manifest_path(path)
-    result = {"file": path, "manifest_file": str(where), **manifest.to_json()}
-    span = f" (events {manifest.first_seq}–{manifest.last_seq})" if manifest.rows else ""
-    out(result, as_json, lambda: f"wrote {manifest.rows} events to {path}{span}; manifest {where}")
-
-
-def run_verify_file(file: str, as_json: bool, pubkey: str | None = None, checkpoint_files: tuple[str, ...] = ()) -> None:
-    """`duban audit verify --file`: check an export against its manifest, without the database;
-    with --pubkey, against the signed checkpoints too (`duban.exports.manifest.verify_signed`)."""
-    from duban.errors import IntegrityError
-    from duban.exports.manifest import verify_export
-    from duban.present.output import emit_json
-
-    check = verify_export(file)
-    result = check.to_json()
-    if check.ok:
-        if check.checked == "events":
-            text = f"ok: {file} matches its manifest: {check.rows} events verify, last hash {check.last_hash}"
-        else:
-            text = f"ok: {file} matches its manifest's SHA-256 (events are re-hashed only in JSONL exports)"
-        if pubkey is not None or checkpoint_files:
-            from duban.commands.audit import signed_export
-
-            signed = signed_export(file, pubkey, checkpoint_files)
-            result.update(signed)
-            text += "\n" + "\n".join(f"{c['checkpoint']}：{c['size']} 条事件的签名根哈希成立"
-                                     for c in signed["signed_checkpoints"])
-        out(result, as_json, lambda: text)
-        return
-    if wants_json(as_json):
-        emit_json(result)
-    raise IntegrityError(check.message())
 
 
 # -- reports ------------------------------------------------------------------------------

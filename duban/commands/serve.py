@@ -1,8 +1,8 @@
 """`duban serve`: the office board and the HTTP API (SPEC §13) on uvicorn.
 
-Each server process builds its own App from the same settings as the CLI (`--db`, `--tz`,
-`--now`): with `--workers N` uvicorn starts N processes, each importing `worker_app` with
-those settings passed down in the environment. Sessions live in the database, so any
+Each server process builds its own App (`duban.bootstrap`) from the same settings as the
+CLI (`--db`, `--tz`, `--now`): with `--workers N` uvicorn starts N processes, each importing
+`worker_app` with those settings passed down in the environment. Sessions live in the database, so any
 process (or any host behind a load balancer on PostgreSQL) serves any signed-in user.
 
 The server fires no timers: run `duban scheduler run` beside it, or `--with-scheduler` for
@@ -31,16 +31,11 @@ _INSECURE = "DUBAN_SERVE_INSECURE_COOKIES"
 def build(db: str, now: str | None, tz_name: str, *, secure_cookies: bool) -> FastAPI:
     """The web app of one process: its own App (database pool, clock, zone) and sign-in."""
     from duban.access.service import Access
-    from duban.commands.support import Settings
-    from duban.logconfig import use_clock
-    from duban.service.app import App
-    from duban.storage.database import Database
+    from duban.bootstrap import app_from_settings
     from duban.web.factory import create_app
 
-    s = Settings(db, now, tz_name, None, False)
-    app = App(Database(db), s.clock(), s.tz)
-    app.db.origin = {"via": "web"}  # every event a board or API user causes says where it came from
-    use_clock(app.clock, app.tz)
+    # every event a board or API user causes says where it came from
+    app = app_from_settings(db, now, tz_name, origin={"via": "web"})
     return create_app(app, Access(app), secure_cookies=secure_cookies)
 
 

@@ -28,31 +28,19 @@ class Settings:
 
     @property
     def tz(self) -> Any:
-        from duban.clock import zone
+        from duban.bootstrap import office_zone
 
-        return zone(self.tz_name)
-
-    def clock(self) -> Any:
-        from duban.clock import ManualClock, SystemClock, parse_instant
-
-        if self.now:
-            return ManualClock(parse_instant(self.now, self.tz, what="--now"))
-        return SystemClock()
+        return office_zone(self.tz_name)
 
     @property
     def app(self) -> App:
         if self._app is None:
-            from duban.service.app import App
+            from duban.bootstrap import app_from_settings
             from duban.service.directory import os_user
-            from duban.storage.database import Database
 
-            self._app = App(Database(self.db), self.clock(), self.tz)
-            from duban.logconfig import use_clock
-
-            use_clock(self._app.clock, self.tz)  # log lines carry the command's time (DUBAN_NOW when pinned)
             # SPEC §12: whoever can open the database is its operator; every event a command
             # writes says it came from the CLI and which operating-system user ran it
-            self._app.db.origin = {"via": "cli", "os_user": os_user()}
+            self._app = app_from_settings(self.db, self.now, self.tz_name, origin={"via": "cli", "os_user": os_user()})
             # close the pool when the command ends: no connection left for the garbage collector
             click.get_current_context().call_on_close(self._app.db.dispose)
         return self._app

@@ -110,8 +110,7 @@ def test_with_scheduler_fires_timers_in_the_same_process(duban: Duban) -> None:
 def test_the_demo_says_how_to_open_the_board(tmp_path: Path) -> None:
     from duban.access.service import Access, User
     from duban.clock import ManualClock
-    from duban.commands.demo import USERS
-    from duban.commands.demo_board import DEMO_PASSWORD
+    from duban.commands.demo import DEMO_PASSWORD, USERS
     from duban.service.app import App
     from duban.storage.database import Database
     from tests.web.conftest import START, TZ
