@@ -78,9 +78,9 @@ class WorkflowArgument(click.Command):
         from duban.errors import DubanError
 
         try:
-            from duban.workflows import Catalog
+            from duban.bootstrap import workflow_catalog
 
-            catalog = Catalog()
+            catalog = workflow_catalog()
             rows = [(name, f"{catalog.latest(name).spec.label}") for name in catalog.names()]
         except DubanError as exc:  # a bad workflow file must not hide the help
             rows = [("?", f"the workflows could not be read: {exc}")]

@@ -20,10 +20,10 @@ def workflow() -> None:
 @json_option
 def workflow_list(as_json: bool) -> None:
     """The workflows new cases can use (newest version of each)."""
+    from duban.bootstrap import workflow_catalog
     from duban.present.output import table
-    from duban.workflows import Catalog
 
-    catalog = Catalog()
+    catalog = workflow_catalog()
     rows = [{"name": w.name, "version": w.version, "label": w.spec.label, "states": len(w.spec.states),
              "source": w.source} for w in (catalog.latest(n) for n in catalog.names())]
     out(rows, as_json, lambda: table(rows, [("name", "名称"), ("label", "流程"), ("version", "版本"), ("states", "状态数")]))
@@ -34,10 +34,10 @@ def workflow_list(as_json: bool) -> None:
 @json_option
 def workflow_show(name: str, as_json: bool) -> None:
     """States, triggers, deadlines and ladders of a workflow."""
+    from duban.bootstrap import workflow_catalog
     from duban.present.workflow_text import describe
-    from duban.workflows import Catalog
 
-    catalog = Catalog()
+    catalog = workflow_catalog()
     wf = catalog.latest(name)
     # the office's reading of a case received on a rest day, with where it comes from (SPEC §16)
     rest = {"rest_day_start": catalog.rest_day_start, "source": catalog.rest_day_source}
@@ -63,7 +63,7 @@ def workflow_validate(file: str, as_json: bool) -> None:
 @json_option
 def workflow_graph(name: str, as_json: bool) -> None:
     """The state diagram as Mermaid text."""
-    from duban.workflows import Catalog
+    from duban.bootstrap import workflow_catalog
 
-    wf = Catalog().latest(name)
+    wf = workflow_catalog().latest(name)
     out({"name": wf.name, "version": wf.version, "mermaid": wf.mermaid()}, as_json, wf.mermaid)
