@@ -3,6 +3,7 @@ check, durable timers and the audit chain in the database (SPEC §6.1, §7, §9)
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import os
 import threading
@@ -10,18 +11,20 @@ import warnings
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import create_engine, inspect, select, update
 
 from duban.clock import ManualClock
-from duban.engine.model import Case
+from duban.engine.model import Case, Outcome
 from duban.errors import ConcurrencyError, RefusedError
 from duban.service.app import App, Transitioned
 from duban.storage import repository as repo
 from duban.storage.database import Database
 from duban.storage.tables import AUDIT, TIMERS
+from duban.storage.uow import UnitOfWork
 from tests.conftest import COUNTED_TABLES, Duban, row_counts
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -390,3 +393,68 @@ class TestAtomicity:
         with pytest.raises(RuntimeError, match="crash"):
             open_then_crash(app)
         assert row_counts(any_db_url) == before
+
+
+class TestUnitOfWork:
+    """A case update writes only the columns that changed since the unit of work read the case;
+    what it read is kept in the unit of work, never on the `Case` (issue 12)."""
+
+    @staticmethod
+    def case_updates(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+        """The UPDATE cases statements sent to the driver from now on (every one goes through `sql.run`)."""
+        from duban.storage import sql
+
+        sent: list[str] = []
+        original = sql.run
+
+        def recording(conn: Any, text: str, *args: Any, **kwargs: Any) -> Any:
+            if text.startswith("UPDATE cases"):
+                sent.append(text)
+            return original(conn, text, *args, **kwargs)
+
+        monkeypatch.setattr(sql, "run", recording)
+        return sent
+
+    def test_an_update_writes_only_the_changed_columns(self, app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Accepting a case sets its state, deadlines, version and updated_at, and leaves the title and units alone."""
+        case_id = open_case(app)
+        sent = self.case_updates(monkeypatch)
+        app.transition(case_id, "accept", actor="fgj")
+        assert len(sent) == 1
+        assert sent[0].startswith('UPDATE cases SET "state" = ?, "deadlines" = ?, "version" = ?, "updated_at" = ?')
+        assert '"title"' not in sent[0] and '"lead_unit"' not in sent[0]
+
+    def test_a_case_read_elsewhere_gets_every_column_written(self, app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A case the transaction's unit of work did not read (read in another transaction) is written whole, and lands."""
+        case_id = open_case(app)
+        with app.db.read() as conn:
+            case = repo.load_case(conn, case_id)
+        assert case is not None
+        case.title = "改过的标题"
+        sent = self.case_updates(monkeypatch)
+        with app.db.write() as conn, UnitOfWork(conn) as work:
+            work.cases.commit(Outcome(case, units_changed=True), app.clock.now())
+        assert '"title" = ?' in sent[0] and '"co_units" = ?' in sent[0]
+        assert app.show(case_id)["title"] == "改过的标题"
+
+    def test_the_identity_map_lives_only_while_the_unit_of_work_is_open(self, app: App) -> None:
+        """Inside the unit of work the map holds what was read at its version; after it, the connection keeps nothing."""
+        case_id = open_case(app)
+        with app.db.write() as conn:
+            with UnitOfWork(conn) as work:
+                case = work.cases.get(case_id)
+                assert case is not None and work.seen[case_id][0] == case.version == 1
+            assert repo.seen_in(conn) is None
+
+    def test_a_case_carries_no_storage_attribute(self, app: App) -> None:
+        """A case read (and written) holds only its dataclass fields: nothing smuggled onto the domain object."""
+        case_id = open_case(app)
+        app.transition(case_id, "accept", actor="fgj")
+        fields = {f.name for f in dataclasses.fields(Case)}
+        with app.db.write() as conn, UnitOfWork(conn) as work:
+            case = work.cases.get(case_id)
+            assert case is not None and set(vars(case)) == fields
+            work.cases.commit(app.engine(conn).fire(app.workflow_of(conn, case), case, "report",
+                                                    actor=app.actor(conn, "fgj"), note="已完成",
+                                                    now=app.clock.now()), app.clock.now())
+            assert set(vars(case)) == fields
