@@ -1,14 +1,13 @@
-"""The tables the code reads and writes, in SQLAlchemy Core.
+"""The schema: every table duban reads and writes, declared once, in SQLAlchemy Core.
 
-SQLModel declares the schema (`duban.storage.models`: alembic's migrations are made from
-those classes and compared against them); the repository works with Core, which
-LIBRARIES.md §3 measured at 3.8× the ORM's speed per transaction. The tables are declared
-here a second time, in Core, because importing sqlmodel loads SQLAlchemy's ORM and pydantic
-and building its classes costs more than everything else `duban case show` does after
-importing SQLAlchemy (README "Performance": start-up under 0.3 s). tests/unit/test_tables.py
-holds the two declarations to each other — DDL on SQLite and PostgreSQL, column defaults,
-type processors — so a column changed in one and not the other fails the tests. The
-SQLModel classes stay reachable here (`tables.CaseRow` …), imported on first use.
+This metadata is the one declaration of the schema. The repository reads and writes through
+these tables (Core is 3.8× the ORM's speed per transaction, LIBRARIES.md §3, and importing
+only Core keeps `duban case show` under its start-up target, README "Performance"); the
+migration environment (`duban/storage/migrations/env.py`) compares against it, so new
+migrations are generated from it; and tests/integration/test_schema_matches_migrations.py
+migrates a fresh database to head, as `duban init` does, and fails on any difference alembic
+finds between it and this metadata, on SQLite and PostgreSQL. A table or column changed
+here and not in a migration (or the reverse) fails that test.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -40,9 +40,10 @@ if TYPE_CHECKING:
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware instants stored in UTC (SQLite keeps them without an offset); read back as aware
-    UTC. The type sqlmodel gives every `datetime` field (`sqlmodel.sql.sqltypes.UTCDateTime`,
-    LIBRARIES.md §3), with the same behaviour (test-checked), so reads and writes through
-    these tables store and return exactly what the SQLModel classes would."""
+    UTC; a naive instant is refused. The migrations create these columns as
+    `DateTime(timezone=True)`. The behaviour is that of the type sqlmodel gave every
+    `datetime` field (LIBRARIES.md §3), which wrote the rows of databases made before
+    the schema was declared only here."""
 
     impl = DateTime
     cache_ok = True
@@ -372,24 +373,18 @@ NOTICE_READS = Table(
 )
 
 
-def table(model: Any) -> Table:
-    """The Core table of a SQLModel class (typed, for the repository)."""
-    t = model.__table__
-    assert isinstance(t, Table)
-    return t
-
-
-_MODELS = ("CaseRow", "CaseUnitRow", "TimerRow", "AuditEventRow", "CheckpointRow", "AuditExportRow", "NoticeRow", "UserRow", "UnitRow", "UnitNameRow", "CalendarDayRow",
-           "CalendarYearRow", "WorkflowVersionRow", "DeliveryRow", "DeliveryAttemptRow", "NoticeNumberRow",
-           "CredentialRow", "SignInFailureRow", "SessionRow", "ApiTokenRow", "AttachmentRow", "WatchRow",
-           "NoticeReadRow")
-
-
-def __getattr__(name: str) -> Any:
-    """The SQLModel classes (`tables.CaseRow.metadata` is what alembic compares against),
-    imported on first use only: reading and writing never needs them."""
-    if name in _MODELS:
-        from duban.storage import models
-
-        return getattr(models, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# The scheduler's own table (SPEC §6.4): one row per scheduler node, for `duban scheduler
+# status`. Timers and their claims live in `timers`; this only records who runs and when each
+# node last swept, so an operator can see a stopped or stuck node.
+SCHEDULER_NODES = Table(
+    "scheduler_nodes", METADATA,
+    Column("node", String, primary_key=True),
+    _required("host", String),
+    _required("pid", Integer),
+    _required("started_at", UTCDateTime()),
+    _required("interval_seconds", Float),
+    _optional("last_sweep_at", UTCDateTime()),
+    _required("last_sweep_fired", Integer, default=0),
+    _required("fired_total", Integer, default=0),
+    _optional("stopped_at", UTCDateTime()),  # set on a clean stop; a killed node leaves it empty
+)

@@ -34,7 +34,7 @@ NOW = datetime(2026, 11, 2, 1, tzinfo=UTC)
 NOT_ON_THE_READ_PATH = (
     "sqlmodel", "sqlalchemy.orm", "pydantic", "pydantic_core", "transitions", "structlog", "yaml", "alembic",
     "apscheduler", "chinese_calendar", "openpyxl", "duban.engine.definition", "duban.engine.service",
-    "duban.workflows", "duban.storage.models", "duban.storage.calendar_store", "duban.commands.daemon", "duban.service.timers",
+    "duban.workflows", "duban.storage.calendar_store", "duban.commands.daemon", "duban.service.timers",
 )
 RUN = """
 import json, sys

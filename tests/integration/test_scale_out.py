@@ -200,18 +200,17 @@ class TestPostgresCommands:
 class TestSchema:
     def test_scheduler_table_matches_its_migration(self, any_db_url: str) -> None:
         """After `Database.migrate()`, alembic's autogenerate comparison finds nothing to change
-        for scheduler_nodes (its SQLModel class and migration 0002 agree), on SQLite and PostgreSQL."""
+        for scheduler_nodes (its table in duban.storage.tables and migration 0002 agree), on SQLite and PostgreSQL."""
         from alembic.autogenerate import compare_metadata
         from alembic.migration import MigrationContext
 
-        import duban.storage.scheduler_tables  # noqa: F401  (until tables.py imports it)
-        from duban.storage.tables import CaseRow
+        from duban.storage.tables import METADATA
 
         db = Database(any_db_url)
         try:
             db.migrate()
             with db.engine.connect() as conn:
-                diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), CaseRow.metadata)
+                diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), METADATA)
         finally:
             db.dispose()
         assert [d for d in diff if "scheduler_nodes" in repr(d)] == []

@@ -4,7 +4,7 @@ from alembic import context
 
 from duban.storage import tables
 
-target_metadata = tables.CaseRow.metadata
+target_metadata = tables.METADATA  # the one declaration of the schema
 
 
 def run() -> None:
