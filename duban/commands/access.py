@@ -1,10 +1,10 @@
 """Sign-in and access on the command line (SPEC §12): `user passwd / disable / enable /
 totp` and `token create / list / revoke`. The operator's commands: they take no --actor.
 
-`duban.cli` registers these on its `user` group and root. Only click is imported at
-module level (`duban --help` must start fast); the service loads inside the commands.
-A password is read from standard input and never echoed; a token and a TOTP URI are
-printed once, on standard output, and nowhere else.
+`duban.commands.users` adds the user commands to its `user` group; `duban.cli` registers
+`token` at the root. Only click is imported at module level (`duban --help` must start
+fast); the service loads inside the commands. A password is read from standard input and
+never echoed; a token and a TOTP URI are printed once, on standard output, and nowhere else.
 """
 
 from __future__ import annotations
