@@ -40,3 +40,10 @@ def test_case_open_help_lists_the_workflows() -> None:
     for name, label in (("supervision", "督办事项"), ("complaint", "效能投诉"), ("proposal", "建议提案办理")):
         line = next(line for line in shown.splitlines() if line.strip().startswith(name))
         assert label in line
+
+
+def test_every_command_is_defined_in_its_group_module() -> None:
+    """`duban.cli` is the root only: each command and group is defined in a module of `duban.commands`."""
+    elsewhere = [where for where, command in commands(cli)
+                 if command.callback is None or not command.callback.__module__.startswith("duban.commands.")]
+    assert elsewhere == []
