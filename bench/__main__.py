@@ -6,6 +6,11 @@ Never run by the tests as a timed assert (one smoke test runs `--quick --scale` 
 
 Sections: transition (SQLite, PostgreSQL), sweep, audit (CSV/JSONL export, verify), notify (delivery),
 startup, memory, http (a `duban serve` process vs in-process, 16 clients). Prints a table and writes JSON (``--out``).
+
+Two commands stand apart (not part of ``all``: each takes minutes at office scale):
+``python -m bench load --cases N --events M [--db URL]`` builds a realistic office
+(`bench.load`), and ``python -m bench reads [--out FILE]`` times what people read in
+offices of two sizes, each read against the same query by hand in SQL (`bench.reads`).
 """
 
 from __future__ import annotations
@@ -124,7 +129,32 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _reads(argv: list[str]) -> None:
+    from bench.reads import bench_reads
+    from bench.reads import table as reads_table
+
+    parser = argparse.ArgumentParser(prog="python -m bench reads")
+    parser.add_argument("--out", default="bench/results/reads.json")
+    args = parser.parse_args(argv)
+    from duban.logconfig import configure
+
+    configure()
+    results = bench_reads()
+    print(reads_table(results))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"machine": machine(), **results}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["load"]:
+        from bench.load import main as load_main
+
+        load_main(sys.argv[2:])
+        return
+    if sys.argv[1:2] == ["reads"]:
+        _reads(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("which", nargs="*", default=["all"], choices=["all", *SECTIONS])
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run under a minute")
