@@ -42,13 +42,14 @@ from duban.engine.timers import DueTimer
 from duban.engine.workflow import Workflow
 from duban.errors import ConcurrencyError, DubanError, RefusedError, StorageError
 from duban.logconfig import get_logger
-from duban.storage import calendar_store, claims
+from duban.storage import claims, uow
 from duban.storage import repository as repo
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
     from duban.clock import Clock
+    from duban.engine.ports import UnitOfWork as UnitOfWorkPort
     from duban.storage.database import Database
     from duban.storage.repository import NoticeWriter
 
@@ -78,12 +79,12 @@ class Office(Protocol):
     def workflow_of(self, conn: Connection, case: Case) -> Workflow: ...
 
 
-def office_engine(conn: Connection, tz: tzinfo) -> Engine:
+def office_engine(work: UnitOfWorkPort, tz: tzinfo) -> Engine:
     """The engine as the office's calendar stands in this transaction: the one way to build one."""
     from duban.workflows import office_rest_day_start
 
     # a case received on a rest day is counted as the office's settings say (SPEC §16)
-    return Engine(calendar_store.load(conn, office_rest_day_start()), tz)
+    return Engine(work.calendar(office_rest_day_start()), tz)
 
 
 def default_node() -> str:
@@ -138,7 +139,8 @@ def fire_chunk(office: Office, engine: Engine, timers: Sequence[DueTimer], node:
     timer is marked fired by a conditional UPDATE before it fires, so whatever happens to
     the transaction, a timer fires at most once, and a rolled-back chunk fires nothing.
     """
-    with office.db.write() as conn:
+    # The unit of work's identity map keeps each case as read, so a firing writes only the columns it changed.
+    with office.db.write() as conn, uow.UnitOfWork(conn):
         cases = claims.lock_cases(conn, [t.case_id for t in timers])
         unfired = claims.unfired_due(conn, list(cases), now)
         # The common case is marked fired in one statement: a case's first timer in the chunk
@@ -277,8 +279,8 @@ class Sweep:
         office = self.office
         result = SweepResult(self.node, office.clock.now(), keep_lines=keep_lines)
         with structlog.contextvars.bound_contextvars(node=self.node):
-            with office.db.read() as conn:
-                engine = office_engine(conn, office.tz)  # per sweep: a calendar imported meanwhile counts
+            with uow.read(office.db) as work:
+                engine = office_engine(work, office.tz)  # per sweep: a calendar imported meanwhile counts
             while not self.stopping():
                 now = office.clock.now()
                 with office.db.write() as conn:
