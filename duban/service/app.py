@@ -106,11 +106,9 @@ class App:
 
     def _engine_of(self, work: UnitOfWorkPort) -> Engine:
         if self._engine is None:
-            from duban.engine.service import Engine
-            from duban.workflows import office_rest_day_start
+            from duban.service.timers import office_engine  # the one way an engine is built
 
-            # a case received on a rest day is counted as the office's settings say (SPEC §16)
-            self._engine = Engine(work.calendar(office_rest_day_start()), self.tz)
+            self._engine = office_engine(work, self.tz)
         return self._engine
 
     def engine(self, conn: Connection) -> Engine:

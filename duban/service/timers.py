@@ -80,7 +80,8 @@ class Office(Protocol):
 
 
 def office_engine(work: UnitOfWorkPort, tz: tzinfo) -> Engine:
-    """The engine as the office's calendar stands in this transaction: the one way to build one."""
+    """The engine as the office's calendar stands in ``work``'s transaction: the one way an engine
+    is built (a sweep builds its own each time; `App` keeps the one it built until a calendar import)."""
     from duban.workflows import office_rest_day_start
 
     # a case received on a rest day is counted as the office's settings say (SPEC §16)
