@@ -177,7 +177,7 @@ def _seed(url: str, reads: int, fires: int) -> tuple[list[int], list[int], dict[
 
 
 def bench_http(reads: int, fires: int) -> dict[str, Any]:
-    from duban.web.scope import actions
+    from duban.web.scope import case_document
 
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'duban.db'}"
@@ -199,8 +199,7 @@ def bench_http(reads: int, fires: int) -> dict[str, Any]:
             c.call("POST", f"/api/v1/cases/{case_id}/fire", b'{"trigger": "accept"}')
 
         def read(_: Any, case_id: int) -> dict[str, Any]:  # the document GET /api/v1/cases/{id} answers with
-            case = app.show(case_id)
-            return {**case, "my_triggers": [a.trigger for a in actions(app, wang, case)]}
+            return case_document(app, wang, case_id)
 
         def transition(_: Any, case_id: int) -> object:
             return app.transition(case_id, "accept", actor="fgj")

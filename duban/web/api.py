@@ -16,7 +16,7 @@ from duban.errors import ConcurrencyError, NotFoundError, PermissionDeniedError,
 from duban.present.labels import role_label
 from duban.web import query, reviews, scope
 from duban.web.api_models import CasePage, Fire, Me, NewCase, Verified
-from duban.web.auth import Principal, api_principal, only, web_of
+from duban.web.auth import Principal, api_principal, only, reading, web_of
 from duban.web.errors import ApiError, field_of
 from duban.web.inbox import my_notices
 from duban.web.scope import case_id_of
@@ -26,13 +26,11 @@ Caller = Annotated[Principal, Depends(api_principal)]
 
 
 def _shown(request: Request, p: Principal, case: dict[str, Any]) -> dict[str, Any]:
-    """Case JSON, plus the triggers this caller may fire now (`my_triggers`)."""
-    app = web_of(request).app
-    return {**case, "my_triggers": [a.trigger for a in scope.actions(app, p.user, case)]}
+    return scope.with_my_triggers(web_of(request).app, p.user, case)
 
 
 @router.get("/me", response_model=Me, summary="当前用户")
-def me(p: Caller) -> Me:
+async def me(p: Caller) -> Me:
     return Me(name=p.user.name, role=p.user.role, role_label=role_label(p.user.role), unit=p.user.unit)
 
 
@@ -80,9 +78,9 @@ def _case_answer(body: dict[str, Any], status: int = 200) -> JSONResponse:
 
 
 @router.get("/cases/{case_id}", response_model=dict[str, Any], summary="案件详情（ETag 为版本号）")
-def show_case(request: Request, case_id: str, p: Caller) -> Response:
-    case = scope.visible(web_of(request).app, p.user, case_id_of(case_id))
-    return _case_answer(_shown(request, p, case))
+async def show_case(request: Request, case_id: str, p: Caller) -> Response:
+    web = web_of(request)
+    return _case_answer(await reading(web, scope.case_document, web.app, p.user, case_id_of(case_id)))
 
 
 def expected_version(if_match: str | None) -> int | None:

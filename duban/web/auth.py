@@ -18,7 +18,7 @@ import hmac
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
@@ -70,14 +70,16 @@ def _bearer(request: Request) -> str | None:
     return token.strip()
 
 
-async def reading(web: Web, read: Callable[[str], T], arg: str) -> T:
-    """A credential check's read. On SQLite it runs here, on the event loop: a read of a local
-    file in WAL mode never waits for a writer, and handing it to a worker thread cost more
-    than the read (a request then took two thread hand-offs: this check and its handler). On
-    PostgreSQL it is a network round trip, which must not hold up every other request."""
+async def reading(web: Web, read: Callable[..., T], *args: Any) -> T:
+    """A short read of bounded size: a credential check, one case. On SQLite it runs here, on
+    the event loop: a read of a local file in WAL mode never waits for a writer, and handing
+    it to a worker thread cost more than the read (each hand-off is a few hundred µs of the
+    one interpreter's time). On PostgreSQL it is a network round trip, which must not hold
+    up every other request: a worker thread's. Lists and reports, whose size has no bound,
+    always run in worker threads (a sync handler)."""
     if web.app.db.is_sqlite:
-        return read(arg)
-    return await run_in_threadpool(read, arg)
+        return read(*args)
+    return await run_in_threadpool(read, *args)
 
 
 async def _token_user(web: Web, token: str) -> User | None:

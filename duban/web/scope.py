@@ -75,6 +75,16 @@ def visible(app: App, user: User, case_id: int) -> dict[str, Any]:
     return case
 
 
+def with_my_triggers(app: App, user: User, case: dict[str, Any]) -> dict[str, Any]:
+    """Case JSON plus the triggers this user may fire now (`my_triggers`): what the API answers."""
+    return {**case, "my_triggers": [a.trigger for a in actions(app, user, case)]}
+
+
+def case_document(app: App, user: User, case_id: int) -> dict[str, Any]:
+    """`GET /api/v1/cases/{id}`'s answer: the case as the user may see it, with `my_triggers`."""
+    return with_my_triggers(app, user, visible(app, user, case_id))
+
+
 def check_visible(app: App, user: User, case_id: int) -> None:
     """`visible`'s check alone, from the case row (no timers, no view): before a change."""
     with app.db.read() as conn:
