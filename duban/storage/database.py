@@ -26,6 +26,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 READ_ONLY = "duban_read_only"
 BUSY_SECONDS = 10  # how long a writer waits for another before giving up (SQLite's busy_timeout too)
 ORIGIN = "duban_origin"  # the key of `Database.origin` in a write connection's info (audit_log.Chain reads it)
+# The key of a write transaction's identity map in its connection's info (`duban.storage.uow`):
+# every write transaction has one, from its start to its end, so whatever reads and writes
+# cases in it (a person's step, a scheduler chunk, a unit rename) writes only changed columns.
+SEEN = "duban_seen_cases"
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -42,6 +46,16 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 def _sqlite_begin(conn: Connection) -> None:
     # Straight to the driver (this runs for every transaction); its errors raised as Core raises them.
     execute(conn, "BEGIN" if conn.get_execution_options().get(READ_ONLY, False) else "BEGIN IMMEDIATE")
+
+
+@contextmanager
+def _identity_map(conn: Connection) -> Iterator[None]:
+    """A fresh identity map for the transaction, dropped when it ends (committed or not)."""
+    conn.info[SEEN] = {}
+    try:
+        yield
+    finally:
+        conn.info.pop(SEEN, None)
 
 
 class Database:
@@ -96,14 +110,16 @@ class Database:
             with self.translate(), self.engine.begin() as conn:
                 self._usable(conn)
                 conn.info[ORIGIN] = self.origin  # pooled connections keep info: set at every write
-                yield conn
+                with _identity_map(conn):
+                    yield conn
             return
         with self.translate():
             self._require_file()
         with self.translate(), self._sqlite_writer() as conn, conn.begin():
             self._usable(conn)
             conn.info[ORIGIN] = self.origin
-            yield conn
+            with _identity_map(conn):
+                yield conn
 
     @contextmanager
     def _sqlite_writer(self) -> Iterator[Connection]:

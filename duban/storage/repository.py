@@ -29,6 +29,7 @@ from sqlalchemy import Connection, and_, delete, insert, or_, select
 from duban.engine.model import Case, DeadlineState, Notice, Outcome
 from duban.errors import ConcurrencyError
 from duban.storage import audit_log
+from duban.storage.database import SEEN
 from duban.storage.sql import (
     IN_CHUNK,
     assignments,
@@ -52,9 +53,9 @@ CASE_COLUMNS = columns(CASES)
 TIMER_COLUMNS = columns(TIMERS)
 _SELECT_TIMERS = select_sql(TIMERS, TIMER_COLUMNS, ' WHERE "case_id" IN ({}) ORDER BY "due_at", "id"')
 _SELECT_CASES = select_sql(CASES, CASE_COLUMNS, ' WHERE "id" IN ({}) ORDER BY "id"{}')
-# A write transaction's identity map, in its connection's info while a unit of work is open
-# (`duban.storage.uow`): case id -> (the version it was read or written at, the stored values).
-SEEN = "duban_seen_cases"
+# A write transaction's identity map, in its connection's info (`Database.write` opens one for
+# every write transaction, `duban.storage.uow.UnitOfWork` on any other connection): case id ->
+# (the version it was read or written at, the stored values).
 Seen = dict[int, tuple[int, dict[str, Any]]]
 
 

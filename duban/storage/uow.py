@@ -1,14 +1,17 @@
 """The unit of work on SQLAlchemy Core: one transaction's storage (`duban.engine.ports`).
 
-``with UnitOfWork(conn, outbox) as uow:`` opens an identity map for the transaction ``conn``
-is in (cosmicpython's "a repository that keeps what it loaded"): every case read through
-it — or through `repository.load_case(s)` / `claims.lock_cases` on the same connection
-while it is open — is kept as (the version read, the stored column values), and
+A unit of work wraps the connection of one transaction and keeps an identity map for it
+(cosmicpython's "a repository that keeps what it loaded"): every case read in the
+transaction — through `uow.cases`, or `repository.load_case(s)` / `claims.lock_cases` on
+the same connection — is kept as (the version read, the stored column values), and
 `uow.cases.commit` (or `repository.commit_outcome`) then writes only the columns that
 changed since, with the version checked once, by the UPDATE's ``WHERE version = ?``.
-Nothing is put on the `Case` itself. The map is dropped when the block ends: the next
-transaction reads afresh. A case the map does not hold gets all its columns written.
+Nothing is put on the `Case` itself. A case the map does not hold (read in another
+transaction) gets all its columns written.
 
+`Database.write` opens the map for every write transaction and drops it at the end, so
+every write path shares it whether or not it names a unit of work; ``with UnitOfWork(conn)``
+opens one on a connection that has none (e.g. from ``engine.begin()``) for the block.
 `begin(db)` is the usual way in: a write transaction with its unit of work.
 """
 
@@ -26,6 +29,7 @@ from duban.engine.model import Case, Outcome
 from duban.engine.ports import CatalogLoader, Record
 from duban.storage import audit_log, watches
 from duban.storage import repository as repo
+from duban.storage.database import SEEN
 
 if TYPE_CHECKING:
     from duban.engine.calendar import WorkingCalendar
@@ -122,7 +126,8 @@ class UnitOfWork:
     """One transaction's storage (`ports.UnitOfWork`), on the connection it wraps.
 
     The transaction itself is the caller's (`Database.write` / `read`, or `begin`): it
-    commits when that block ends. Entering this object opens the identity map."""
+    commits when that block ends. Entering this object opens an identity map if the
+    transaction has none yet (`Database.write` opens one), for the ``with`` block."""
 
     def __init__(self, conn: Connection, outbox: Outbox = None) -> None:
         self.conn = conn
@@ -148,13 +153,13 @@ class UnitOfWork:
     def __enter__(self) -> UnitOfWork:
         # A unit of work opened inside another on the same transaction shares its map.
         if repo.seen_in(self.conn) is None:
-            self.conn.info[repo.SEEN] = {}
+            self.conn.info[SEEN] = {}
             self._opened = True
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if self._opened:
-            self.conn.info.pop(repo.SEEN, None)  # pooled connections keep info: nothing outlives the transaction
+            self.conn.info.pop(SEEN, None)  # pooled connections keep info: nothing outlives the transaction
             self._opened = False
 
 

@@ -22,7 +22,7 @@ from duban.engine.model import Case, Outcome
 from duban.errors import ConcurrencyError, RefusedError
 from duban.service.app import App, Transitioned
 from duban.storage import repository as repo
-from duban.storage.database import Database
+from duban.storage.database import SEEN, Database
 from duban.storage.tables import AUDIT, TIMERS
 from duban.storage.uow import UnitOfWork
 from tests.conftest import COUNTED_TABLES, Duban, row_counts
@@ -437,14 +437,22 @@ class TestUnitOfWork:
         assert '"title" = ?' in sent[0] and '"co_units" = ?' in sent[0]
         assert app.show(case_id)["title"] == "改过的标题"
 
-    def test_the_identity_map_lives_only_while_the_unit_of_work_is_open(self, app: App) -> None:
-        """Inside the unit of work the map holds what was read at its version; after it, the connection keeps nothing."""
+    def test_the_identity_map_lives_as_long_as_its_transaction(self, app: App) -> None:
+        """A write transaction's map holds what was read at its version and ends with it; a unit of work
+        on a connection without one opens one for its block."""
         case_id = open_case(app)
         with app.db.write() as conn:
             with UnitOfWork(conn) as work:
                 case = work.cases.get(case_id)
                 assert case is not None and work.seen[case_id][0] == case.version == 1
-            assert repo.seen_in(conn) is None
+            assert repo.seen_in(conn) is work.seen  # the transaction's, shared by everything in it
+            info = conn.info  # the pooled connection's: it outlives the transaction
+        assert SEEN not in info
+        with app.db.engine.begin() as plain:
+            assert repo.seen_in(plain) is None
+            with UnitOfWork(plain) as work:
+                assert work.cases.get(case_id) is not None and list(work.seen) == [case_id]
+            assert repo.seen_in(plain) is None
 
     def test_a_case_carries_no_storage_attribute(self, app: App) -> None:
         """A case read (and written) holds only its dataclass fields: nothing smuggled onto the domain object."""
