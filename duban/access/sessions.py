@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from duban.access.credentials import digest
 from duban.storage.tables import SESSIONS
@@ -57,8 +57,11 @@ def start(conn: Connection, user: str, now: datetime) -> NewSession:
     return NewSession(sid, number, csrf_token(sid), now + ABSOLUTE)
 
 
+_BY_ID = select(SESSIONS).where(SESSIONS.c.id_hash == bindparam("id_hash"))  # built once: every page asks
+
+
 def _row(conn: Connection, sid: str) -> dict[str, Any] | None:
-    row = conn.execute(select(SESSIONS).where(SESSIONS.c.id_hash == digest(sid))).first()
+    row = conn.execute(_BY_ID, {"id_hash": digest(sid)}).first()
     return dict(row._mapping) if row else None
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from duban.access.credentials import digest
 from duban.errors import NotFoundError, RefusedError, UsageError
@@ -105,14 +105,18 @@ class Holder:
     stale_use: bool  # last_used_at is older than LAST_USE_STEP: `mark_used` it
 
 
+# One query for the token and its user, built once: this runs for every API call.
+_LOOKUP = (select(USERS, API_TOKENS.c.id.label("token_id"), API_TOKENS.c.revoked_at, API_TOKENS.c.expires_at,
+                  API_TOKENS.c.last_used_at)
+           .join(USERS, USERS.c.name == API_TOKENS.c.user_name)
+           .where(API_TOKENS.c.token_hash == bindparam("token_hash")))
+
+
 def lookup(conn: Connection, token: str, now: datetime) -> Holder | None:
     """Who a bearer token acts as, or None (unknown, revoked, expired, user disabled); reads only."""
     if not token.startswith(PREFIX):
         return None
-    # One query for the token and its user: this runs for every API call.
-    t = API_TOKENS.c
-    row = conn.execute(select(USERS, t.id.label("token_id"), t.revoked_at, t.expires_at, t.last_used_at)
-                       .join(USERS, USERS.c.name == t.user_name).where(t.token_hash == digest(token))).first()
+    row = conn.execute(_LOOKUP, {"token_hash": digest(token)}).first()
     if row is None:
         return None
     found = dict(row._mapping)
