@@ -114,7 +114,7 @@ def table(results: dict[str, Any]) -> str:
         lines.append(f"| delivery, {d['deliveries']:,} webhook notices, every attempt recorded | {d['duban_per_s']:,}/s | "
                      f"bare httpx posts {d['bare_posts_per_s']:,}/s | {d['ratio']:.2f} | ≥ 500/s |")
     h = results.get("http", {})
-    for what, label, local in (("read", "case read `GET /api/v1/cases/{id}`", "App.show"),
+    for what, label, local in (("read", "case read `GET /api/v1/cases/{id}`", "App.show + my_triggers"),
                                ("fire", "trigger `POST …/fire`", "App.transition")):
         if what in h:
             r = h[what]
