@@ -28,7 +28,7 @@ from duban.present.labels import role_label
 from duban.web.errors import ApiError, SignInRequired
 
 if TYPE_CHECKING:
-    from duban.web.factory import Web
+    from duban.web.context import Web
 
 T = TypeVar("T")
 

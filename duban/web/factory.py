@@ -9,7 +9,6 @@ have none. The OpenAPI document is served at /api/v1/openapi.json.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from duban.web import handlers
+from duban.web.context import Web
 
 if TYPE_CHECKING:
     from duban.access.service import Access
@@ -28,15 +28,6 @@ MAX_BODY = 1 * 1024 * 1024  # a JSON body or a form: far more than any case need
 # An attachment's upload: the 20 MB file (duban.service.attachments refuses the file past that) and its form.
 ATTACHMENT_BODY = 20 * 1024 * 1024 + 64 * 1024
 _ATTACHING = re.compile(r"^(/api/v1)?/cases/[0-9]+/attachments$")
-
-
-@dataclass(frozen=True)
-class Web:
-    """What every request handler reaches through `request.app.state.web`."""
-
-    app: App
-    access: Access
-    secure_cookies: bool = True
 
 
 def create_app(app: App, access: Access, *, secure_cookies: bool = True) -> FastAPI:
