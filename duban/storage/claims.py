@@ -92,7 +92,8 @@ def lock_cases(conn: Connection, case_ids: Sequence[int]) -> dict[int, Case]:
     action takes the same row lock with its versioned UPDATE before touching them, so the
     lock order is always case rows (ascending), then timer rows, then the audit chain: no
     deadlocks, no version clash between nodes, and two nodes never fire timers of one case
-    at the same time."""
+    at the same time. The cases go into the transaction's identity map (`duban.storage.uow`), so
+    their firings write only the columns they change."""
     return load_cases(conn, case_ids, for_update=True)
 
 

@@ -16,7 +16,8 @@ and sent to the driver's cursor by `run`. What keeps that as safe as Core:
   as Core raises them), so `Database.translate` and the scheduler's retry test see the same
   exceptions whichever path a statement took.
 
-Nothing outside this module touches the driver's cursor.
+No other duban module touches the driver's cursor; the other storage modules build their
+statements with Core, or write their fixed SQL with the helpers here (one quoting style).
 """
 
 from __future__ import annotations
