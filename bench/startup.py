@@ -6,6 +6,12 @@ The processes run with bytecode caching on, after one untimed run of each comman
 installed duban runs (pip compiles the package; an editable install caches on first use):
 with ``PYTHONDONTWRITEBYTECODE=1`` inherited, every run would compile duban's own modules
 again. Also reported: which of the heavy libraries `case show` imports.
+
+Import cost (issue 16 item 5): for each of `case show`, `case list`, `case fire` (an 催办
+by the office, repeatable), `notice list` and `tick` with nothing due, the time the
+process spends importing (``python -X importtime``: the top-level imports' cumulative
+times, less what the bare interpreter imports) against importing SQLAlchemy alone the same
+way in the same run: the floor of any command that reads the database (target ≤ 2×).
 """
 
 from __future__ import annotations
@@ -47,6 +53,39 @@ def _imported(args: list[str]) -> list[str]:
     return [m for m in HEAVY if m in loaded]
 
 
+def _import_us(cmd: list[str]) -> int:
+    """Microseconds the process spent importing (its top-level imports, nested ones included)."""
+    done = subprocess.run([sys.executable, "-X", "importtime", *cmd], capture_output=True, text=True, env=_ENV)
+    total = 0
+    for line in done.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            _, cumulative, name = line.split("|", 2)
+            if name.startswith(" ") and not name.startswith("  ") and cumulative.strip().isdigit():
+                total += int(cumulative)
+    return total
+
+
+def _median_import_us(cmd: list[str], runs: int) -> int:
+    _import_us(cmd)  # untimed: bytecode caches
+    return int(statistics.median(_import_us(cmd) for _ in range(runs)))
+
+
+def import_costs(url: str, case_id: int, runs: int) -> dict[str, Any]:
+    """Each command's import time over the bare interpreter's, against `import sqlalchemy`'s."""
+    duban = ["-c", "from duban.cli import main; main()", "--db", url, "--now", START.isoformat()]
+    commands = {"case_show": ["case", "show", str(case_id)], "case_list": ["case", "list"],
+                "case_fire": ["--actor", "office", "case", "fire", str(case_id), "urge", "--note", "请抓紧"],
+                "notice_list": ["notice", "list"], "tick": ["tick"]}
+    bare = _median_import_us(["-c", "pass"], runs)
+    floor = _median_import_us(["-c", "import sqlalchemy"], runs) - bare
+    found: dict[str, Any] = {"import_sqlalchemy_ms": round(floor / 1000, 1)}
+    for name, args in commands.items():
+        cost = _median_import_us([*duban, *args], runs) - bare
+        found[name] = {"import_ms": round(cost / 1000, 1), "over_sqlalchemy": round(cost / floor, 2)}
+    found["target_over_sqlalchemy"] = 2.0
+    return found
+
+
 def bench_startup(runs: int) -> dict[str, Any]:
     from duban.clock import ManualClock
     from duban.service.app import App
@@ -71,6 +110,7 @@ def bench_startup(runs: int) -> dict[str, Any]:
         helped = _wall([*duban, "--help"], runs)
         shown = _wall([*duban, *show], runs)
         imports = _imported(show)
-    return {"python_bare_s": round(bare, 3), "import_sqlalchemy_s": round(sqlalchemy, 3), "help_s": round(helped, 3),
+        costs = import_costs(url, case_id, runs)
+    return {"import_costs": costs, "python_bare_s": round(bare, 3), "import_sqlalchemy_s": round(sqlalchemy, 3), "help_s": round(helped, 3),
             "case_show_s": round(shown, 3), "case_show_imports": imports, "bytecode": "cached", "target_s": 0.3,
             "ratio": round(bare / max(helped, shown), 3)}
