@@ -103,6 +103,13 @@ CASES = Table(
     _required("version", Integer, default=1),  # optimistic concurrency: every update checks and bumps it
     _required("updated_at", UTCDateTime()),
 )
+# The reads of an office at scale (migration 0009, README "Performance"): a unit's open cases
+# by nearest deadline, the open cases in the states where a role has a step, a period's cases.
+Index("ix_cases_open_lead_unit_due_at", CASES.c.lead_unit, CASES.c.due_at,
+      sqlite_where=CASES.c.closed_at.is_(None), postgresql_where=CASES.c.closed_at.is_(None))
+Index("ix_cases_open_workflow_state", CASES.c.workflow, CASES.c.state,
+      sqlite_where=CASES.c.closed_at.is_(None), postgresql_where=CASES.c.closed_at.is_(None))
+Index("ix_cases_opened_at", CASES.c.opened_at)
 
 # Lead and co-units of each case, for `case list --unit` and unit-scoped reports.
 CASE_UNITS = Table(
@@ -110,6 +117,7 @@ CASE_UNITS = Table(
     Column("case_id", Integer, ForeignKey("cases.id"), primary_key=True),
     Column("unit", String, primary_key=True, index=True),
     _required("is_lead", Boolean),
+    Index("ix_case_units_unit_case_id", "unit", "case_id"),  # a unit's cases in id order, from the index alone
 )
 
 # A durable timer: one rung of one deadline's ladder on one case.
