@@ -204,8 +204,8 @@ def measure(url: str) -> dict[str, Any]:
     from duban.access.service import Access, User
     from duban.clock import ManualClock
     from duban.reports.period import parse_period
-    from duban.reports.reviews import Reviews
     from duban.service.app import App
+    from duban.service.reviews import Reviews
     from duban.storage.database import Database
     from duban.web import query
 

@@ -76,7 +76,7 @@ def run_export(fmt: str, path: str, case_id: int | None, unit: str | None, workf
     from duban.exports.events import AuditFilter, check_output
     from duban.exports.manifest import manifest_path
     from duban.reports.period import parse_period
-    from duban.reports.reviews import Reviews
+    from duban.service.reviews import Reviews
 
     s = settings()
     check_output(path)

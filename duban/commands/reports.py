@@ -97,7 +97,7 @@ def report_units(since: str | None, until: str | None, settings_file: str | None
                  as_json: bool) -> None:
     """Per lead unit: on-time and sign-for rates, escalations, measures, grade, rank; bottom three flagged."""
     from duban.reports.period import parse_period
-    from duban.reports.reviews import Reviews
+    from duban.service.reviews import Reviews
 
     s = settings()
     fmt = _check_output_options(fmt, path, as_json)
@@ -113,7 +113,7 @@ def report_units(since: str | None, until: str | None, settings_file: str | None
 def report_bulletin(kind: str, day: str | None, fmt: str, path: str | None, as_json: bool) -> None:
     """The 通报: new, closed, red and yellow cards, escalations and decisions, by unit."""
     from duban.reports.period import parse_day
-    from duban.reports.reviews import Reviews
+    from duban.service.reviews import Reviews
 
     fmt = _check_output_options(fmt, path, as_json)
     rep = Reviews(settings().app).bulletin(kind, parse_day(day) if day else None)
@@ -130,7 +130,7 @@ def report_bulletin(kind: str, day: str | None, fmt: str, path: str | None, as_j
 def report_accountability(case_id: int | None, unit: str | None, proof: bool, fmt: str, path: str | None,
                           as_json: bool) -> None:
     """The 问责专报: per case its timeline, missed deadlines, escalations, notices and measure."""
-    from duban.reports.reviews import Reviews
+    from duban.service.reviews import Reviews
 
     fmt = _check_output_options(fmt, path, as_json)
     if proof and case_id is None:

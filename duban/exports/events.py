@@ -32,8 +32,8 @@ from duban.exports.safe_files import (
 from duban.exports.safe_files import check_output as check_output
 from duban.exports.writers import WRITERS
 from duban.reports.period import Period
-from duban.reports.source import unit_known
 from duban.storage.audit_reader import BATCH, AuditEvents, batch_from_rows
+from duban.storage.report_reads import unit_known
 from duban.storage.sql import bind, run
 from duban.storage.tables import AUDIT, CASES, WORKFLOW_VERSIONS
 

@@ -2,7 +2,7 @@
 accountability brief of a case.
 
 Each report is built by a pure function from cases, audit events and notices already read
-from the database (`duban.reports.source`) into a `Report`: named sections of rows with
+from the database (`duban.storage.report_reads`) into a `Report`: named sections of rows with
 Chinese column headers. `duban.present.render` prints a report as a table, JSON, CSV or
 XLSX, so every report gets every format without code of its own.
 

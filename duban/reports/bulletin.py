@@ -20,6 +20,7 @@ from duban.reports.facts import (
     HOLD,
     RUNG_ACTIONS,
     CaseView,
+    Events,
     closed_on_time,
     describe_late,
     held_accountable,
@@ -29,7 +30,6 @@ from duban.reports.facts import (
     raised_level,
 )
 from duban.reports.period import Period
-from duban.reports.source import Events
 
 ITEM_COLUMNS = [
     ("unit", "牵头单位"), ("case_id", "编号"), ("title", "标题"), ("workflow_label", "流程"),

@@ -23,6 +23,7 @@ from duban.engine.timeliness import judged, lateness, unmet_past_due
 from duban.engine.workflow import Workflow
 
 ACCOUNTABILITY = "accountability"  # the closing state of a decision, in every workflow (SPEC §3)
+Events = dict[int, list[dict[str, Any]]]  # audit events per case id, in sequence order
 HOLD = "hold_accountable"
 SIGN_FOR = "sign_for"
 RUNG_ACTIONS = ("escalate", "overtaken")  # a ladder rung that fired; overtaken ones sent no notice

@@ -24,6 +24,7 @@ from duban.reports import Report, Section
 from duban.reports.facts import (
     HOLD,
     CaseView,
+    Events,
     closed_on_time,
     overdue_at,
     raised_level,
@@ -32,7 +33,6 @@ from duban.reports.facts import (
 )
 from duban.reports.grading import Band, grade, rank
 from duban.reports.period import Period
-from duban.reports.source import Events
 
 LEVELS = (1, 2, 3, 4)  # ladder levels; 5 (问责) is counted as measures
 COLUMNS = [

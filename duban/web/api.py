@@ -134,7 +134,7 @@ def notices(request: Request, p: Caller, unread: bool = False) -> list[dict[str,
 def report_units(request: Request, p: Caller, since: str | None = None, until: str | None = None) -> dict[str, Any]:
     from duban.present.render import report_json
     from duban.reports.period import parse_period
-    from duban.reports.reviews import Reviews
+    from duban.service.reviews import Reviews
 
     only(p, reviews.REPORT_ROLES, "查看各单位报表")
     app = web_of(request).app

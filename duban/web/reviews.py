@@ -1,7 +1,7 @@
 """The §10 reports and the §7 audit export, as the board and the API hand them out.
 
 Only the translation from query parameters to the builders' arguments lives here: the
-reports are built by `duban.reports.reviews.Reviews` and drawn by `duban.present.render`,
+reports are built by `duban.service.reviews.Reviews` and drawn by `duban.present.render`,
 the export written by `Reviews.export_audit` with its manifest, exactly as the CLI does.
 A bad parameter is a `UsageError` (422 naming it), an unknown case or unit a `NotFoundError`.
 """
@@ -49,7 +49,7 @@ def _row_id(params: Params, key: str) -> int | None:
 def build(app: App, name: str, params: Params) -> Report:
     """The report `name` for these parameters (the same ones as `duban report NAME`)."""
     from duban.reports.period import parse_day, parse_period
-    from duban.reports.reviews import Reviews
+    from duban.service.reviews import Reviews
 
     reviews = Reviews(app)
     if name == "units":
@@ -101,7 +101,7 @@ def audit_zip(app: App, params: Params) -> Path:
     """A zip of the filtered export and its manifest, in a temporary directory the caller
     removes (`remove_dir`) once it is sent: an export can be large, so it is never held in memory."""
     from duban.exports.manifest import manifest_path
-    from duban.reports.reviews import Reviews
+    from duban.service.reviews import Reviews
 
     fmt = _text(params, "format") or "jsonl"
     if fmt not in EXPORT_FORMATS:

@@ -20,8 +20,8 @@ import pytest
 
 from duban.clock import ManualClock
 from duban.exports.events import AuditFilter
-from duban.reports.reviews import Reviews
 from duban.service.app import App
+from duban.service.reviews import Reviews
 from duban.storage.database import Database
 from tests.conftest import Duban
 

@@ -20,8 +20,8 @@ from duban.clock import ManualClock
 from duban.exports import parallel_export
 from duban.exports.events import AuditFilter
 from duban.reports.period import Period
-from duban.reports.reviews import Reviews
 from duban.service.app import App
+from duban.service.reviews import Reviews
 from duban.storage.database import Database
 from tests.conftest import Duban
 from tests.integration.test_audit_reader import T0, awkward_events, store

@@ -16,10 +16,13 @@ from typing import TYPE_CHECKING, Any
 from duban.errors import NotFoundError, UsageError
 from duban.logconfig import get_logger
 from duban.reports import Report
-from duban.reports.facts import CaseView
+from duban.reports.facts import HOLD, RUNG_ACTIONS, CaseView, Events
 from duban.reports.period import Period
+from duban.storage import report_reads
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from duban.exports.events import AuditFilter
     from duban.exports.manifest import Manifest
     from duban.service.app import App
@@ -32,6 +35,13 @@ class Reviews:
 
     def __init__(self, app: App) -> None:
         self.app = app
+
+    def _views(self, conn: Connection, *, unit: str | None = None) -> list[CaseView]:
+        """Every case (or a unit's), each with its pinned workflow."""
+        return [CaseView(c, self.app.workflow_of(conn, c)) for c in report_reads.cases(conn, unit=unit)]
+
+    def _cases_and_decisions(self, conn: Connection, period: Period) -> tuple[list[CaseView], Events]:
+        return self._views(conn), report_reads.decisions(conn, RUNG_ACTIONS, HOLD, before=period.end)
 
     def count_audit(self, filters: AuditFilter) -> int:
         """How many events an export with these filters holds (for a progress bar)."""
@@ -76,30 +86,28 @@ class Reviews:
 
     def units(self, period: Period, settings_file: str | None = None) -> Report:
         """Per lead unit: cases, timeliness, escalations, measures, grade and rank (SPEC §10)."""
-        from duban.reports import grading, source, units
+        from duban.reports import grading, units
 
         bands = grading.load_bands(settings_file)
         now = self.app.clock.now()
         with self.app.db.read() as conn:
-            views = source.cases(conn, self.app.workflow_of)
-            events = source.decisions(conn, before=period.end)
+            views, events = self._cases_and_decisions(conn, period)
         return units.build(views, events, period, now, bands)
 
     def bulletin(self, kind: str, day: date | None = None) -> Report:
         """The 通报 of the week, month or quarter containing ``day`` (default: today, office zone)."""
-        from duban.reports import bulletin, source
+        from duban.reports import bulletin
         from duban.reports.period import containing
 
         now = self.app.clock.now()
         period = containing(kind, day or now.astimezone(self.app.tz).date(), self.app.tz)
         with self.app.db.read() as conn:
-            views = source.cases(conn, self.app.workflow_of)
-            events = source.decisions(conn, before=period.end)
+            views, events = self._cases_and_decisions(conn, period)
         return bulletin.build(views, events, period, now)
 
     def accountability(self, *, case_id: int | None = None, unit: str | None = None) -> Report:
         """The 问责专报 of one case, of a lead unit's cases, or of every case that needs one."""
-        from duban.reports import accountability, source
+        from duban.reports import accountability
         from duban.storage import repository as repo
 
         if case_id is not None and unit is not None:
@@ -112,12 +120,12 @@ class Reviews:
                     raise NotFoundError(f"--case {case_id}: no such case")
                 views = [CaseView(case, app.workflow_of(conn, case))]
             else:
-                if unit is not None and not source.unit_known(conn, unit):
+                if unit is not None and not report_reads.unit_known(conn, unit):
                     raise NotFoundError(f"--unit {unit}: no case or user has this unit")
-                views = [v for v in source.cases(conn, app.workflow_of, unit=unit)
+                views = [v for v in self._views(conn, unit=unit)
                          if (unit is None or v.case.lead_unit == unit) and accountability.relevant(v, now)]
             calendar = app.engine(conn).calendar
-            briefs = [accountability.case_brief(v, source.timeline(conn, v.id), source.notices(conn, v.id),
+            briefs = [accountability.case_brief(v, report_reads.timeline(conn, v.id), report_reads.notices(conn, v.id),
                                                 now, calendar, app.tz) for v in views]
         covers = (f"案件 {case_id}《{views[0].case.title}》" if case_id is not None
                   else f"{unit}牵头的需问责案件" if unit is not None else "")

@@ -1,4 +1,7 @@
-"""Reading what the reports need: cases with their pinned workflows, audit events, notices.
+"""Reading what the reports need: cases, the audit events a report looks at, notices.
+
+The report builders (`duban.reports`) are pure; their reads live here. Which audit events
+count as ladder rungs and decisions is the reports' business, so the caller names them.
 
 Reports cover every case of an office (hundreds to thousands), so cases are read whole;
 only the audit events a report looks at are read (escalations and decisions, or the
@@ -8,31 +11,29 @@ full timeline of the cases of an accountability brief).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, or_, select
 
 from duban.engine.model import Case
-from duban.engine.workflow import Workflow
-from duban.reports.facts import HOLD, RUNG_ACTIONS, CaseView
 from duban.storage import audit_log
 from duban.storage import repository as repo
 from duban.storage.tables import AUDIT, CASE_UNITS, USERS
 
-Events = dict[int, list[dict[str, Any]]]  # per case id, in sequence order
+Events = dict[int, list[dict[str, Any]]]  # per case id, in sequence order (also `duban.reports.facts.Events`)
 
 
-def cases(conn: Connection, workflow_of: Callable[[Connection, Case], Workflow], *,
-          unit: str | None = None) -> list[CaseView]:
-    """Every case (or a unit's, as lead or co-unit), with its pinned workflow."""
-    return [CaseView(c, workflow_of(conn, c)) for c in repo.list_cases(conn, unit=unit)]
+def cases(conn: Connection, *, unit: str | None = None) -> list[Case]:
+    """Every case (or a unit's, as lead or co-unit), in id order."""
+    return repo.list_cases(conn, unit=unit)
 
 
-def decisions(conn: Connection, *, before: datetime | None = None) -> Events:
-    """Ladder rungs that fired (escalated or overtaken) and accountability decisions up to ``before``, per case."""
-    stmt = select(AUDIT).where(or_(AUDIT.c.action.in_(RUNG_ACTIONS), AUDIT.c.trigger == HOLD)).order_by(AUDIT.c.seq)
+def decisions(conn: Connection, actions: Sequence[str], trigger: str, *, before: datetime | None = None) -> Events:
+    """Events with one of ``actions`` (the ladder rungs that fired) or fired by ``trigger``
+    (the accountability decision) up to ``before``, per case."""
+    stmt = select(AUDIT).where(or_(AUDIT.c.action.in_(actions), AUDIT.c.trigger == trigger)).order_by(AUDIT.c.seq)
     if before is not None:
         stmt = stmt.where(AUDIT.c.at < before)
     out: Events = defaultdict(list)
