@@ -81,6 +81,7 @@ def run(interval: float, node: str | None, batch: int, chunk: int, lease: float,
         result = runner.run_once()
         _out(result.as_json(), as_json, lambda: "\n".join(
             [*result.lines, f"节点 {result.node}：触发 {result.fired} 个计时器"
+             + (f"，{result.refused} 个未执行（已记入审计）" if result.refused else "")
              + (f"，{result.failed} 个失败" if result.failed else "")
              + ("（提前停止）" if result.stopped else "")]))
         if result.failed:
