@@ -1,6 +1,6 @@
 """Template cases for `bench load`: real cases, made by the real `App` on a small database.
 
-A few hundred cases of the five workflows are opened and walked at random for two months
+A few hundred cases of the five workflows are opened and walked at random for a hundred days
 (one day at a time: each case takes one of its human triggers with some probability, the
 office urges and the leader instructs now and then, and `tick` fires whatever fell due),
 so they end up in every state the walk reaches, with real timers, notices and audit events.
@@ -32,7 +32,7 @@ TEMPLATE_LEAD, TEMPLATE_CO = "模板甲单位", "模板乙单位"
 OFFICE, LEADER, INSPECTOR = "王督查", "李副区长", "赵纪检"
 WORKFLOWS = ("supervision", "complaint", "rectification", "opinion", "proposal")
 SKIPPED = frozenset({"suspend", "resume", "request_extension", "approve_extension", "refuse_extension"})
-DAYS = 60
+DAYS = 100
 
 
 def unit_user(unit: str) -> str:
@@ -93,7 +93,7 @@ def _step(app: App, case_id: int, rnd: random.Random) -> None:
         app.fire(case_id, trigger, actor=actor, note="按要求办理", values=_values(trigger, rnd, TEMPLATE_LEAD))
 
 
-def build(folder: Path, now: datetime, per_workflow: int = 24, seed: int = 16) -> tuple[list[Template], list[dict[str, Any]]]:
+def build(folder: Path, now: datetime, per_workflow: int = 48, seed: int = 16) -> tuple[list[Template], list[dict[str, Any]]]:
     """Template cases walked from `now` - DAYS to `now`; also the pinned workflow rows."""
     rnd = random.Random(seed)
     clock = ManualClock(now - timedelta(days=DAYS))
