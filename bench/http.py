@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,17 +58,18 @@ def _cpu_seconds(pid: int) -> float:
 
 
 @contextmanager
-def _server(url: str) -> Iterator[tuple[str, int]]:
-    """One `duban serve` process on a free port, until the block ends."""
+def server(url: str, now: datetime = START, *, tries: int = 300) -> Iterator[tuple[str, int]]:
+    """One `duban serve` process on a free port, its clock pinned to `now`, until the block
+    ends; it has `tries` tenths of a second to listen (a big office takes longer to open)."""
     import httpx
 
     port = _free_port()
     env = {**os.environ, "DUBAN_NOW": "", "DUBAN_LOG_LEVEL": "WARNING"}
-    proc = subprocess.Popen([sys.executable, "-m", "duban.cli", "--db", url, "--now", START.isoformat(), "serve",
+    proc = subprocess.Popen([sys.executable, "-m", "duban.cli", "--db", url, "--now", now.isoformat(), "serve",
                              "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):  # bounded: ~30 s to listen
+        for _ in range(tries):
             if proc.poll() is not None:
                 raise RuntimeError(f"duban serve exited {proc.returncode}: {proc.communicate()[1].decode()[-2000:]}")
             try:
@@ -217,7 +219,7 @@ def bench_http(reads: int, fires: int) -> dict[str, Any]:
             return None
 
         warm_reads = read_ids[:WARM_UP]
-        with _server(url) as (base, pid):
+        with server(url) as (base, pid):
             _concurrently(warm_reads, get, client(tokens["wang"]), close)
             read_http, read_cpu = _timed_http(pid, read_ids, get, client(tokens["wang"]), close)
             _concurrently(warm_reads, read, lambda: None, nothing)

@@ -255,10 +255,10 @@ def measure(url: str) -> dict[str, Any]:
 
 
 def _http(url: str, unit_token: str, office_token: str, case_id: int, local: dict[str, Any]) -> dict[str, Any]:
-    from bench.http import Client
+    from bench.http import Client, server
 
     found: dict[str, Any] = {}
-    with _server_at(url) as base:
+    with server(url, NOW, tries=600) as (base, _pid):
         for name, token, path, anchor in (("http_todo", unit_token, "/api/v1/todo", "todo"),
                                           ("http_case", office_token, f"/api/v1/cases/{case_id}", "case_page")):
             client = Client(base, token)
@@ -274,38 +274,6 @@ def _http(url: str, unit_token: str, office_token: str, case_id: int, local: dic
             found[name] = {"duban_s": round(d, 4), "anchor_s": a, "ratio": round(a / d, 3)}
             print(f"  {name:<16} duban {d:8.3f} s  anchor {a:8.4f} s", file=sys.stderr)
     return found
-
-
-@contextmanager
-def _server_at(url: str) -> Iterator[str]:
-    """A real `duban serve` process on the office (started as `bench.http` starts one), its
-    clock pinned to the office's now."""
-    import httpx
-
-    from bench.http import _free_port
-
-    port = _free_port()
-    env = {**os.environ, "DUBAN_NOW": "", "DUBAN_LOG_LEVEL": "WARNING"}
-    proc = subprocess.Popen([sys.executable, "-m", "duban.cli", "--db", url, "--now", NOW.isoformat(), "serve",
-                             "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):  # bounded: ~60 s to listen
-            if proc.poll() is not None:
-                raise RuntimeError(f"duban serve exited {proc.returncode}: {proc.communicate()[1].decode()[-2000:]}")
-            try:
-                httpx.get(base + "/login", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
 
 
 def bench_reads() -> dict[str, Any]:
