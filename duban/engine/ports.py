@@ -13,7 +13,8 @@ kept unless the transaction commits.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -46,6 +47,42 @@ class CaseRepository(Protocol):
 
     def timers(self, case_ids: Sequence[int]) -> dict[int, list[Record]]:
         """Each case's timers in due order (id, deadline, rung, due_at, status, …)."""
+
+
+@dataclass(frozen=True)
+class CaseQuery:
+    """A page of cases asked of storage: the case-list filters as typed (`state`, `unit`,
+    `workflow`: checked and resolved as `CaseRepository.find` does), the narrowing a list adds
+    (open cases only, escalation level, a due date, a title substring, what one unit may see:
+    the cases it leads or co-handles), for a to-do the (workflow, state) pairs where the
+    person's role has a step (with `suspended` / `data_key`: or suspended, or holding that
+    data key), and the page itself: case ids after `after`, in id order, at most `limit`."""
+
+    state: str | None = None
+    unit: str | None = None
+    workflow: str | None = None
+    overdue: bool | None = None
+    open_only: bool = False
+    level: int | None = None
+    due_before: datetime | None = None
+    title: str | None = None
+    seen_by: str | None = None
+    todo: Collection[tuple[str, str]] | None = None
+    suspended: bool = False
+    data_key: str | None = None
+    after: int | None = None
+    limit: int | None = None
+
+
+class CasePages(Protocol):
+    """Cases read a page at a time, filtered by the database (issue 16)."""
+
+    def page(self, catalog: CatalogLoader, q: CaseQuery, *, count: bool = False) -> tuple[list[Case], int | None]:
+        """The cases `q` names in id order (at most `q.limit`), and with `count` how many
+        match in all (else None)."""
+
+    def versions(self) -> list[tuple[str, int]]:
+        """Every pinned (workflow, version)."""
 
 
 class Directory(Protocol):

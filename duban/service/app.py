@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from duban.clock import Clock
 from duban.engine.audit import ChainBreak
 from duban.engine.model import Case
+from duban.engine.ports import CaseQuery
 from duban.engine.ports import UnitOfWork as UnitOfWorkPort
 from duban.engine.workflow import Workflow
 from duban.logconfig import get_logger
@@ -255,6 +256,18 @@ class App:
         is checked: exit 2 for a state or workflow that does not exist, 3 for a unit (`duban.service.filters`)."""
         with uow.read(self.db) as work:
             return self.cases.listing(work, state=state, unit=unit, workflow=workflow, overdue=overdue)
+
+    def case_page(self, q: CaseQuery, *, count: bool = False) -> tuple[list[dict[str, Any]], int | None]:
+        """One page of cases as shown, filtered and paged by the database (`ports.CaseQuery`;
+        its state, unit and workflow checked as `list_cases` checks them), and with `count`
+        how many match in all."""
+        with uow.read(self.db) as work:
+            return self.cases.page(work, work.cases, q, count=count)
+
+    def todo_cases(self, role: str, optional: frozenset[str], seen_by: str | None) -> list[dict[str, Any]]:
+        """The open cases where `role` may have a step now (`CaseService.todo`), as shown."""
+        with uow.read(self.db) as work:
+            return self.cases.todo(work, work.cases, role, optional, seen_by)
 
     def notices(self, *, unit: str | None = None, case_id: int | None = None) -> list[dict[str, Any]]:
         from duban.present.views import notice_json

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from duban.engine.allowed import human_triggers
 from duban.engine.model import Case
 from duban.engine.pinned import PinnedWorkflow
-from duban.engine.ports import CatalogLoader, Directory, UnitOfWork, WorkflowVersions
+from duban.engine.ports import CasePages, CaseQuery, CatalogLoader, Directory, UnitOfWork, WorkflowVersions
 from duban.engine.workflow import Workflow
 from duban.errors import (
     ConcurrencyError,
@@ -202,6 +202,45 @@ class CaseService:
         cases = uow.cases.find(self.catalog, state=state, unit=unit, workflow=workflow, overdue=overdue)
         return self.views(uow, cases) if cases else []
 
+    def page(self, uow: UnitOfWork, pages: CasePages, q: CaseQuery, *, count: bool = False
+             ) -> tuple[list[dict[str, Any]], int | None]:
+        """The cases of one page as shown (views built for its rows only), and with `count`
+        how many match in all."""
+        cases, total = pages.page(self.catalog, q, count=count)
+        return (self.views(uow, cases) if cases else []), total
+
+    def todo_states(self, uow: UnitOfWork, pages: CasePages, role: str, optional: frozenset[str]
+                    ) -> frozenset[tuple[str, str]]:
+        """The (workflow, state) pairs where `role` has a step of a workflow's own to take (a
+        trigger not in `optional`), in every pinned definition: where a to-do can be."""
+        found: set[tuple[str, str]] = set()
+        for name, version in pages.versions():
+            wf = self._shown_by_key(uow.workflows, name, version)
+            found.update((name, s) for t in wf.spec.transitions
+                         if role in t.roles and t.trigger not in optional for s in t.sources)
+        return frozenset(found)
+
+    def todo(self, uow: UnitOfWork, pages: CasePages, role: str, optional: frozenset[str],
+             seen_by: str | None) -> list[dict[str, Any]]:
+        """The open cases (that unit `seen_by` sees) where `role` may have a step now: in a
+        state where it has one, or one of the operations every workflow shares (resuming a
+        suspended case, deciding an extension request) — a superset the caller narrows by
+        the triggers each case allows."""
+        from duban.engine.operations import REQUEST, ROLES
+
+        q = CaseQuery(todo=self.todo_states(uow, pages, role, optional), seen_by=seen_by,
+                      suspended=role in ROLES["resume"] and "resume" not in optional,
+                      data_key=REQUEST if any(role in ROLES[op] and op not in optional
+                                              for op in ("approve_extension", "refuse_extension")) else None)
+        return self.page(uow, pages, q)[0]
+
+    def _shown_by_key(self, versions: WorkflowVersions, name: str, version: int) -> Workflow:
+        found = self.pinned.get((name, version)) or self.shown.get((name, version))
+        if found is None:
+            row = versions.pinned(name, version)
+            assert row is not None
+            found = self.shown[(name, version)] = PinnedWorkflow.read(row["body"], row["source"])
+        return found
 
 def _pinned_row(versions: WorkflowVersions, case: Case) -> dict[str, Any]:
     row = versions.pinned(case.workflow, case.workflow_version)

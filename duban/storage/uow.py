@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from sqlalchemy import Connection
 
 from duban.engine.model import Case, Outcome
-from duban.engine.ports import CatalogLoader, Record
+from duban.engine.ports import CaseQuery, CatalogLoader, Record
 from duban.storage import audit_log, watches
 from duban.storage import repository as repo
 from duban.storage.database import SEEN
@@ -62,6 +62,21 @@ class Cases:
         if f.empty:
             return []
         return repo.list_cases(self.conn, states=f.states, unit=f.unit, workflow=f.workflow, overdue=overdue)
+
+    def page(self, catalog: CatalogLoader, q: CaseQuery, *, count: bool = False) -> tuple[list[Case], int | None]:
+        """`ports.CasePages.page`: the filters checked as `find` checks them, the page in SQL."""
+        from duban.service import filters
+        from duban.storage import listing
+
+        f = filters.cases(self.conn, catalog, state=q.state, unit_name=q.unit, workflow=q.workflow)
+        if f.empty:
+            return [], 0 if count else None
+        return listing.page(self.conn, q, states=f.states, unit=f.unit, workflow=f.workflow, count=count)
+
+    def versions(self) -> list[tuple[str, int]]:
+        from duban.storage import listing
+
+        return listing.versions(self.conn)
 
     def commit(self, out: Outcome, now: datetime, batch: Batch | None = None) -> Case:
         """`repository.commit_outcome` against this transaction's identity map."""

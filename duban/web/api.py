@@ -49,10 +49,9 @@ def list_cases(request: Request, p: Caller, workflow: str | None = None, state: 
                cursor: Annotated[int | None, Query(ge=0, lt=2**63)] = None) -> CasePage:
     filters = query.Filters(workflow, state, unit, overdue, level, due_before, q)
     try:
-        found = query.cases(web_of(request).app, p.user, filters)
+        items, next_cursor, _ = query.ledger(web_of(request).app, p.user, filters, limit, cursor)
     except NotFoundError as exc:  # a unit filter naming no unit of the directory: a bad value
         raise ApiError(422, "invalid", str(exc), field=field_of(str(exc))) from None
-    items, next_cursor = query.page(found, limit, cursor)
     return CasePage(items=items, next_cursor=next_cursor)
 
 

@@ -53,17 +53,16 @@ def _filters(request: Request) -> tuple[query.Filters, int | None]:
 @router.get("/cases", response_class=HTMLResponse)
 def ledger(request: Request, p: Signed) -> Response:
     app = web_of(request).app
-    error, items, next_cursor = "", [], None
+    error, items, next_cursor, total = "", [], None, None
     try:
         filters, cursor = _filters(request)
-        found = query.cases(app, p.user, filters)
-        page, next_cursor = query.page(found, query.PAGE, cursor)
+        page, next_cursor, total = query.ledger(app, p.user, filters, query.PAGE, cursor, count=True)
         items = query.lines(app, p.user, page, todo=False)
     except DubanError as exc:
         filters, error = query.Filters(), str(exc)
-        found = []
+        total = 0
     return render.page(request, "cases.html", p, status=422 if error else 200, nav="cases", lines=items,
-                       filters=filters, error=error, next_cursor=next_cursor, total=len(found),
+                       filters=filters, error=error, next_cursor=next_cursor, total=total,
                        workflows=app.catalog.all(), units=[u["name"] for u in app.units()])
 
 

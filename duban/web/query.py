@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from duban.clock import parse_instant
+from duban.engine.ports import CaseQuery
 from duban.errors import UsageError
 from duban.storage.tables import AUDIT
 from duban.web import cards, scope
@@ -66,6 +67,37 @@ def cases(app: App, user: User, f: Filters) -> list[dict[str, Any]]:
             and (not needle or needle in c["title"].casefold())]
 
 
+def ledger(app: App, user: User, f: Filters, limit: int, cursor: int | None, *, count: bool = False
+           ) -> tuple[list[dict[str, Any]], int | None, int | None]:
+    """`cases` then `page`, asked of the database (keyset by id, views for the page's rows
+    only): the page, the cursor of the next one, and with `count` how many match in all.
+    A title search SQL's LIKE cannot match exactly as `casefold` does (a needle with a cased
+    or other letter) takes `cases`' way, over every case the other filters leave."""
+    f.check()
+    due_before = parse_instant(f.due_before, app.tz, what="due_before") if f.due_before else None
+    if f.level is not None and not 0 <= f.level <= 5:
+        raise UsageError(f"level {f.level}: escalation levels are 0 to 5")
+    needle = (f.q or "").strip().casefold()
+    if not all(map(_like_exact, needle)):
+        found = cases(app, user, f)
+        shown, next_cursor = page(found, limit, cursor)
+        return shown, next_cursor, (len(found) if count else None)
+    q = CaseQuery(state=f.state or None, unit=f.unit or None, workflow=f.workflow or None, overdue=f.overdue,
+                  level=f.level, due_before=due_before, title=needle or None,
+                  seen_by=user.unit if user.role == "unit" else None, after=cursor, limit=limit + 1)
+    found, total = app.case_page(q, count=count)
+    shown = found[:limit]
+    return shown, (shown[-1]["id"] if len(found) > limit else None), total
+
+
+def _like_exact(ch: str) -> bool:
+    """Whether LIKE finds `ch` where `casefold` would, on both databases: a character that has
+    no case and that no other character folds to (ASCII other than letters; from U+2000 on,
+    the characters with no case: CJK, full-width punctuation, “”……). SQLite's LIKE folds
+    ASCII letters only, PostgreSQL's none."""
+    return (ch.isascii() and not ch.isalpha()) or (ord(ch) >= 0x2000 and ch.lower() == ch == ch.upper())
+
+
 def page(items: list[dict[str, Any]], limit: int, cursor: int | None) -> tuple[list[dict[str, Any]], int | None]:
     """Up to `limit` items after the case id `cursor`, and the cursor of the next page."""
     after = [c for c in items if cursor is None or c["id"] > cursor]
@@ -103,8 +135,11 @@ def lines(app: App, user: User, found: list[dict[str, Any]], *, todo: bool) -> l
 
 
 def todo(app: App, user: User) -> list[Line]:
-    open_cases = [c for c in app.list_cases() if c["closed_at"] is None and scope.sees(user, c)]
-    return lines(app, user, open_cases, todo=True)
+    """我的待办: the open cases the user sees with a step of theirs to take now. The database
+    is asked for those in a state where the user's role acts (`App.todo_cases`); each is
+    then checked against the triggers it allows (`scope.todo_actions`)."""
+    found = app.todo_cases(user.role, scope.OPTIONAL, user.unit if user.role == "unit" else None)
+    return lines(app, user, [c for c in found if c["closed_at"] is None and scope.sees(user, c)], todo=True)
 
 
 def done(app: App, user: User) -> list[Line]:

@@ -1,0 +1,86 @@
+"""Lists of cases asked of the database a page at a time: the ledger and the to-do (issue 16).
+
+Every filter a list has is a WHERE clause here (`duban.engine.ports.CaseQuery`), the page is
+a keyset page by case id (``id > :after ORDER BY id LIMIT n``), so a list costs what its page
+costs and not what the office holds: the views (labels, deadlines, timers) are built by the
+caller for the page's rows only. Migration 0009's indexes serve these paths: `case_units
+(unit, case_id)` for a unit, the open cases by `(workflow, state)` for a to-do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Text, and_, cast, func, or_, select
+
+from duban.engine.model import Case
+from duban.engine.ports import CaseQuery
+from duban.storage.repository import case_from_row
+from duban.storage.tables import CASE_UNITS, CASES, WORKFLOW_VERSIONS
+
+ESCAPE = "\\"
+
+
+def like_escaped(text: str) -> str:
+    """`text` as a LIKE pattern matching itself only: %, _ and the escape character escaped."""
+    return text.replace(ESCAPE, ESCAPE * 2).replace("%", ESCAPE + "%").replace("_", ESCAPE + "_")
+
+
+def _of_unit(unit: str) -> Any:
+    return CASES.c.id.in_(select(CASE_UNITS.c.case_id).where(CASE_UNITS.c.unit == unit))
+
+
+def conditions(q: CaseQuery, *, states: frozenset[tuple[str, str]] | None, unit: str | None,
+               workflow: str | None) -> list[Any]:
+    """The WHERE clauses of `q`, with its state, unit and workflow as resolved (`filters.cases`)."""
+    where: list[Any] = []
+    if states is not None:
+        where.append(or_(*(and_(CASES.c.workflow == w, CASES.c.state == st) for w, st in sorted(states))))
+    if workflow:
+        where.append(CASES.c.workflow == workflow)
+    if q.overdue is not None:
+        where.append(CASES.c.overdue == q.overdue)
+    if q.open_only or q.todo is not None:
+        where.append(CASES.c.closed_at.is_(None))
+    if unit:
+        where.append(_of_unit(unit))
+    if q.seen_by is not None:
+        where.append(_of_unit(q.seen_by))
+    if q.level is not None:
+        where.append(CASES.c.escalation_level == q.level)
+    if q.due_before is not None:
+        where.append(and_(CASES.c.due_at.is_not(None), CASES.c.due_at < q.due_before))
+    if q.title:
+        where.append(CASES.c.title.like(f"%{like_escaped(q.title)}%", escape=ESCAPE))
+    if q.todo is not None:
+        either = [and_(CASES.c.workflow == w, CASES.c.state == st) for w, st in sorted(q.todo)]
+        if q.suspended:
+            either.append(CASES.c.suspended.is_(True))
+        if q.data_key is not None:  # a superset (the key's name as text anywhere): the caller checks each case
+            either.append(cast(CASES.c.data, Text).like(f'%"{like_escaped(q.data_key)}"%', escape=ESCAPE))
+        where.append(or_(*either) if either else CASES.c.id.is_(None))
+    return where
+
+
+def page(conn: Connection, q: CaseQuery, *, states: frozenset[tuple[str, str]] | None, unit: str | None,
+         workflow: str | None, count: bool = False) -> tuple[list[Case], int | None]:
+    """The cases `q` names after `q.after`, in id order, at most `q.limit`; with `count`, how
+    many match in all (the same WHERE, without the page)."""
+    where = conditions(q, states=states, unit=unit, workflow=workflow)
+    stmt = select(CASES).where(*where).order_by(CASES.c.id)
+    if q.after is not None:
+        stmt = stmt.where(CASES.c.id > q.after)
+    if q.limit is not None:
+        stmt = stmt.limit(q.limit)
+    found = [case_from_row(r) for r in conn.execute(stmt)]
+    total = None
+    if count:
+        total = int(conn.execute(select(func.count()).select_from(CASES).where(*where)).scalar_one())
+    return found, total
+
+
+def versions(conn: Connection) -> list[tuple[str, int]]:
+    """Every pinned (workflow, version), in order."""
+    rows = conn.execute(select(WORKFLOW_VERSIONS.c.name, WORKFLOW_VERSIONS.c.version)
+                        .order_by(WORKFLOW_VERSIONS.c.name, WORKFLOW_VERSIONS.c.version))
+    return [(r.name, r.version) for r in rows]
