@@ -1,8 +1,12 @@
 """The lists the board and the API show: the ledger's filters and pages, and 我的待办.
 
-The ledger starts from `App.list_cases` (workflow, state, unit, overdue: checked there,
-SPEC §16) and narrows it by what the person may see (`scope.sees`), escalation level, due
-date and a title search; pages are cursor pages by case id (stable while cases are added).
+A ledger page (`ledger`) is asked of the database (`App.case_page`, issue 16): workflow,
+state, unit and overdue checked as `App.list_cases` checks them (SPEC §16), what the person
+may see (`scope.sees`), escalation level, due date and a title search, all as SQL; pages are
+keyset pages by case id (stable while cases are added), views built for the page's rows
+only. `cases` is the whole list the same filters name (the downloads; a title search SQL
+cannot match exactly). The to-do asks for the open cases in a state where the person's role
+acts and checks each against what it allows.
 """
 
 from __future__ import annotations

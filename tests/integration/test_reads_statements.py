@@ -22,8 +22,9 @@ from sqlalchemy import event
 from tests.web.conftest import Office, make_office
 
 # Statements for one page, whatever its size. Measured 2026-12-03 with 60 cases: the ledger page
-# 10 (session, user, the cases, their timers, their decisions, the unit directory for the
-# filter form, the unread-notice badge), the API page 4, the to-do 4; the bounds leave room
+# 11 (session, user, the page's cases, how many match, their timers, their decisions, the unit
+# directory for the filter form, the unread-notice badge), the API page 4, the to-do 5 (the
+# pinned versions its states come from, then its cases); the bounds leave room
 # for a statement or two more, never for one per case.
 LEDGER_BOUND, API_BOUND = 14, 6
 _CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "PRAGMA")
