@@ -7,9 +7,12 @@ brute force), on SQLite and PostgreSQL (issue 16 item 3).
 from __future__ import annotations
 
 import contextlib
+import tempfile
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from duban.access.service import User
 from duban.clock import ManualClock
@@ -17,7 +20,19 @@ from duban.errors import DubanError, UsageError
 from duban.service.app import App
 from duban.storage.database import Database
 from duban.web import query, scope
-from tests.integration.test_reads_match_brute_force import START, TZ, UNITS, USERS, _step
+from tests.integration.test_reads_match_brute_force import (
+    START,
+    TZ,
+    UNITS,
+    USERS,
+    _brute_ledger,
+    _every_case,
+    _office,
+    _step,
+    case_specs,
+    filters,
+    walks,
+)
 
 TITLES = ("供暖改造", "老旧小区改造 100%完成", "噪声_扰民", "Heating 供暖", "straße 整治", "back\\slash 供暖")
 FILTERS = [
@@ -144,3 +159,35 @@ class TestTodoInSql:
         assert any(line.case["suspended"] for line in office) or not any(
             c["suspended"] for c in everything)
 
+
+
+class TestRandomOffices:
+    @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(specs=case_specs, steps=walks, f=filters, who=st.sampled_from(sorted(USERS)))
+    def test_sql_pages_are_the_brute_force_filter(self, specs: list[tuple[str, int, int, str]],
+                                                  steps: list[tuple[int, int]], f: query.Filters, who: str) -> None:
+        """Random offices (as tests/integration/test_reads_match_brute_force.py builds them): the
+        ledger's SQL pages of 2 hold exactly the cases the filter names, in id order, a case
+        opened between two pages coming last if at all."""
+        with tempfile.TemporaryDirectory() as folder:
+            app = _office(folder, specs, steps)
+            try:
+                cases = _every_case(app)
+                user = USERS[who]
+                expected = _brute_ledger(user, f, cases)
+                shown: list[int] = []
+                cursor = None
+                while True:
+                    page, cursor, total = query.ledger(app, user, f, 2, cursor, count=True)
+                    shown += [c["id"] for c in page]
+                    if cursor is None:
+                        break
+                    if len(shown) == 2:
+                        assert total == len(expected)
+                        app.open_case("supervision", title="供暖改造", lead_unit=UNITS[0], co_units=[], due="10wd",
+                                      values={}, actor="wang")
+                assert shown == sorted(set(shown))
+                assert [i for i in shown if i <= len(cases)] == expected
+                assert len([i for i in shown if i > len(cases)]) <= 1
+            finally:
+                app.db.dispose()
