@@ -10,7 +10,7 @@ its anchor — the same rows asked for by hand in SQL on the same database, in t
 - ``overdue_unit``: the first page (50) of `case list --overdue --unit U` (`App.list_cases`);
   anchor: the 50 rows with their timers.
 - ``ledger``: the board's 督办台账, first page, workflow and unit filters and a title search
-  (`query.cases` → `query.page` → `query.lines`); anchor: the 50 rows with their timers.
+  (`query.ledger` → `query.lines`, as the board's page); anchor: the 50 rows with their timers.
 - ``case_page``: one case with its deadlines and timeline (`App.show` + `App.history`).
 - ``report_units`` (a quarter) and ``report_bulletin`` (a month), through `Reviews`; anchor:
   the same counts by a GROUP BY. Also each report's peak RSS as a `duban report` process.
@@ -220,8 +220,7 @@ def measure(url: str) -> dict[str, Any]:
     filters = query.Filters(workflow="supervision", unit=unit, q=TITLE)
 
     def ledger() -> None:
-        found = query.cases(app, office_user, filters)
-        page, _ = query.page(found, query.PAGE, None)
+        page, _, _ = query.ledger(app, office_user, filters, query.PAGE, None, count=True)
         query.lines(app, office_user, page, todo=False)
 
     def anchored(fn: Callable[[Any], object]) -> Callable[[], object]:
