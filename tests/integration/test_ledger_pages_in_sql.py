@@ -18,11 +18,8 @@ from duban.access.service import User
 from duban.clock import ManualClock
 from duban.errors import DubanError, UsageError
 from duban.service.app import App
-from duban.storage.database import Database
 from duban.web import query, scope
 from tests.integration.test_reads_match_brute_force import (
-    START,
-    TZ,
     UNITS,
     USERS,
     _brute_ledger,
@@ -31,6 +28,7 @@ from tests.integration.test_reads_match_brute_force import (
     _step,
     case_specs,
     filters,
+    staffed_office,
     walks,
 )
 
@@ -49,14 +47,9 @@ FILTERS = [
 @pytest.fixture(params=["sqlite", "postgres"])
 def app(request: pytest.FixtureRequest) -> Iterator[App]:
     url = str(request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url"))
-    clock = ManualClock(START)
-    office = App(Database(url), clock, TZ)
-    office.init()
-    for u in UNITS:
-        office.add_unit(u)
-    for user in USERS.values():
-        office.add_user(user.name, user.role, user.unit)
-    office.add_user("li", "leader", None)
+    office = staffed_office(url)
+    clock = office.clock
+    assert isinstance(clock, ManualClock)
     workflows = ("supervision", "complaint", "rectification", "opinion", "proposal")
     for i in range(24):
         wf = workflows[i % 5]

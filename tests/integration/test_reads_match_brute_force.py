@@ -44,15 +44,22 @@ filters = st.builds(query.Filters, workflow=st.none() | st.sampled_from(WORKFLOW
                     level=st.none() | st.integers(0, 5), q=st.none() | st.sampled_from(("供暖", "改造", "扰")))
 
 
-def _office(folder: str, specs: list[tuple[str, int, int, str]], steps: list[tuple[int, int]]) -> App:
-    clock = ManualClock(START)
-    app = App(Database(f"sqlite:///{Path(folder) / 'office.db'}"), clock, TZ)
+def staffed_office(url: str) -> App:
+    """A new office at START: the three units, their liaisons, the office user and a leader."""
+    app = App(Database(url), ManualClock(START), TZ)
     app.init()
     for u in UNITS:
         app.add_unit(u)
     for user in USERS.values():
         app.add_user(user.name, user.role, user.unit)
     app.add_user("li", "leader", None)
+    return app
+
+
+def _office(folder: str, specs: list[tuple[str, int, int, str]], steps: list[tuple[int, int]]) -> App:
+    app = staffed_office(f"sqlite:///{Path(folder) / 'office.db'}")
+    clock = app.clock
+    assert isinstance(clock, ManualClock)
     for wf, lead, co, title in specs:
         co_units = [UNITS[co]] if co < 3 and co != lead else []
         app.open_case(wf, title=title, lead_unit=UNITS[lead], co_units=co_units,
