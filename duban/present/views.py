@@ -23,9 +23,10 @@ def iso(at: datetime | None, tz: tzinfo) -> str | None:
 
 
 def case_json(
-    case: Case, wf: Workflow, timers: list[dict[str, Any]], tz: tzinfo, allowed: list[tuple[str, tuple[str, ...]]]
+    case: Case, wf: Workflow, timers: list[dict[str, Any]], tz: tzinfo, allowed: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    """The case as SPEC §8 lists it, plus labels, deadlines and the triggers allowed now."""
+    """The case as SPEC §8 lists it, plus labels, deadlines and the triggers allowed now
+    (`allowed`: as shown, each {"trigger", "label", "roles"}; the caller keeps the labels)."""
     deadlines = []
     specs = wf.deadline_specs(case.data)
     for name, d in case.deadlines.items():
@@ -59,10 +60,7 @@ def case_json(
         "suspended": case.suspended,
         "deadlines": deadlines,
         "timers": timers_json(timers, wf, tz, specs),
-        "allowed_triggers": [
-            {"trigger": t, "label": trigger_label(wf, t), "roles": list(roles)}
-            for t, roles in allowed
-        ],
+        "allowed_triggers": allowed,
         "data": case.data,
         "version": case.version,
     }
@@ -137,8 +135,9 @@ def accountability_json(e: dict[str, Any], tz: tzinfo) -> dict[str, Any]:
             "at": iso(e["at"], tz), "reason": e["note"], "audit_seq": e["seq"]}
 
 
-def step_json(step: Any, wf: Workflow) -> dict[str, Any]:
-    """The step `case fire` took (an `App.Transitioned`): identifiers and their labels."""
-    return {"trigger": step.trigger, "trigger_label": trigger_label(wf, step.trigger),
+def step_json(step: Any, wf: Workflow, label: str) -> dict[str, Any]:
+    """The step `case fire` took (an `App.Transitioned`): identifiers and their labels
+    (`label`: the trigger's, `trigger_label(wf, step.trigger)`)."""
+    return {"trigger": step.trigger, "trigger_label": label,
             "from_state": step.from_state, "from_state_label": wf.state_label(step.from_state),
             "state": step.state, "state_label": wf.state_label(step.state)}

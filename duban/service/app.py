@@ -13,7 +13,7 @@ calendar and structlog load when a command first needs them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
@@ -214,12 +214,14 @@ class App:
         return shown
 
     def fire(self, case_id: int, trigger: str, *, actor: str | None, note: str = "",
-             values: dict[str, str] | None = None, expected_version: int | None = None) -> dict[str, Any]:
+             values: dict[str, str] | None = None, expected_version: int | None = None,
+             seen: Callable[[Case], bool] | None = None) -> dict[str, Any]:
         """Fire `trigger` on a case as `actor`. Returns the case as shown after the change
-        (what `case fire --json` prints), read in the same transaction."""
+        (what `case fire --json` prints), read in the same transaction. `seen`: whether the
+        caller may see the case (else "no case", first: `CaseService.step`)."""
         with uow.begin(self.db, self._outbox_later) as work:
             case, step = self.cases.step(work, case_id, trigger, actor, note, values, expected_version,
-                                         self.clock.now())
+                                         self.clock.now(), seen)
             shown = self.cases.step_view(work, case, step)
         log.info("case.transitioned", case_id=case_id, trigger=trigger, actor=step.actor, state=step.state)
         return shown

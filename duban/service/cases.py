@@ -57,6 +57,9 @@ class CaseService:
         self.engine = engine
         self.pinned: dict[tuple[str, int], Workflow] = {}
         self.shown: dict[tuple[str, int], Workflow] = {}
+        # a trigger's label, by workflow version: a pinned definition never changes, and the
+        # lookup scans its transitions (each fire's view and each case shown asks for several)
+        self.labels: dict[tuple[str, int, str], str] = {}
 
     # -- definitions and people ----------------------------------------------------------
     def workflow_of(self, versions: WorkflowVersions, case: Case) -> Workflow:
@@ -136,10 +139,19 @@ class CaseService:
         return uow.cases.commit(out, now), who
 
     def step(self, uow: UnitOfWork, case_id: int, trigger: str, actor: str | None, note: str,
-             values: dict[str, str] | None, expected_version: int | None, now: datetime) -> tuple[Case, Transitioned]:
-        """Fire `trigger` on a case as `actor`; the case as committed and where it went."""
-        who = self.actor(uow.directory, actor)
-        case = self.case(uow, case_id)
+             values: dict[str, str] | None, expected_version: int | None, now: datetime,
+             seen: Callable[[Case], bool] | None = None) -> tuple[Case, Transitioned]:
+        """Fire `trigger` on a case as `actor`; the case as committed and where it went. With
+        `seen` (the API's visibility rule), a case it refuses is "no case", before any other
+        check: the caller's view of the case is decided in the step's own transaction."""
+        if seen is not None:
+            case = self.case(uow, case_id)
+            if not seen(case):
+                raise NotFoundError(f"no case {case_id}")
+            who = self.actor(uow.directory, actor)
+        else:
+            who = self.actor(uow.directory, actor)
+            case = self.case(uow, case_id)
         if expected_version is not None and expected_version != case.version:
             raise ConcurrencyError(
                 f"case {case_id} is at version {case.version}, not {expected_version}: "
@@ -174,7 +186,9 @@ class CaseService:
         for case in cases:
             assert case.id is not None
             wf = self.shown_workflow(uow.workflows, case)
-            view = case_json(case, wf, timers[case.id], self.tz, human_triggers(wf, case))
+            allowed = [{"trigger": t, "label": self.label(wf, case, t), "roles": list(roles)}
+                       for t, roles in human_triggers(wf, case)]
+            view = case_json(case, wf, timers[case.id], self.tz, allowed)
             view["accountability"] = [accountability_json(e, self.tz) for e in decided[case.id]]
             shown.append(view)
         return shown
@@ -184,8 +198,19 @@ class CaseService:
         from duban.present.views import step_json
 
         shown = self.views(uow, [case])[0]
-        shown["step"] = step_json(step, self.workflow_of(uow.workflows, case))  # what `签收` resolved to
+        wf = self.workflow_of(uow.workflows, case)
+        shown["step"] = step_json(step, wf, self.label(wf, case, step.trigger))  # what `签收` resolved to
         return shown
+
+    def label(self, wf: Workflow, case: Case, trigger: str) -> str:
+        """`trigger`'s label in the definition `wf` the case is pinned to (looked up once)."""
+        key = (case.workflow, case.workflow_version, trigger)
+        found = self.labels.get(key)
+        if found is None:
+            from duban.present.views import trigger_label
+
+            found = self.labels[key] = trigger_label(wf, trigger)
+        return found
 
     def show(self, uow: UnitOfWork, case_id: int) -> dict[str, Any]:
         return self.views(uow, [self.case(uow, case_id)])[0]

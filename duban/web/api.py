@@ -98,11 +98,14 @@ def fire(request: Request, case_id: str, body: Fire, p: Caller,
          if_match: Annotated[str | None, Header(alias="If-Match")] = None) -> Response:
     app = web_of(request).app
     number = case_id_of(case_id)
-    scope.check_visible(app, p.user, number)  # another unit's case: 404 before anything else
-    version = expected_version(if_match)
     try:
+        version = expected_version(if_match)
+    except ApiError:  # another unit's case: 404 before anything else, a bad If-Match too
+        scope.check_visible(app, p.user, number)
+        raise
+    try:  # the visibility check is the step's first, in its transaction: 404 changes nothing
         after = app.fire(number, body.trigger, actor=p.user.name, note=body.note, values=body.data,
-                         expected_version=version)
+                         expected_version=version, seen=scope.sees_case(p.user))
     except ConcurrencyError as exc:
         if version is None:
             raise

@@ -21,7 +21,10 @@ from duban.storage import repository as repo
 from duban.web.errors import ApiError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from duban.access.service import User
+    from duban.engine.model import Case
     from duban.engine.workflow import Workflow
     from duban.service.app import App
 
@@ -89,8 +92,14 @@ def check_visible(app: App, user: User, case_id: int) -> None:
     """`visible`'s check alone, from the case row (no timers, no view): before a change."""
     with app.db.read() as conn:
         case = repo.load_case(conn, case_id)
-    if case is None or not sees(user, {"lead_unit": case.lead_unit, "co_units": case.co_units}):
+    if case is None or not sees_case(user)(case):
         raise NotFoundError(f"no case {case_id}")
+
+
+def sees_case(user: User) -> Callable[[Case], bool]:
+    """`sees` on a case as stored: `App.fire(seen=…)` checks it in the step's own transaction
+    (a read transaction of its own before the write cost as much as a tenth of the fire)."""
+    return lambda case: sees(user, {"lead_unit": case.lead_unit, "co_units": case.co_units})
 
 
 def workflow_of(app: App, case_id: int) -> Workflow:
