@@ -22,7 +22,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +36,19 @@ if TYPE_CHECKING:
 _deferred = False  # configure(defer=True) ran and structlog is not configured yet
 _clock: Clock | None = None  # the command's clock (None: the wall clock, through duban.clock)
 _zone: tzinfo = UTC
+# fields `bound` adds to every line logged inside it (structlog's bound_contextvars, but kept
+# here so a sweep that logs nothing never imports structlog)
+_bound: ContextVar[dict[str, Any]] = ContextVar("duban_log_bound", default={})  # noqa: B039 (never mutated)
+
+
+@contextmanager
+def bound(**fields: Any) -> Iterator[None]:
+    """Add ``fields`` to every line logged inside the block (a line's own fields win)."""
+    token = _bound.set({**_bound.get(), **fields})
+    try:
+        yield
+    finally:
+        _bound.reset(token)
 
 
 def use_clock(clock: Clock, tz: tzinfo) -> None:
@@ -133,6 +148,7 @@ def _shared() -> list[structlog.types.Processor]:
 
     return [
         structlog.contextvars.merge_contextvars,
+        _merge_bound,
         structlog.stdlib.add_logger_name,
         structlog.stdlib.add_log_level,
         _redact,
@@ -141,6 +157,12 @@ def _shared() -> list[structlog.types.Processor]:
 
 
 SECRET_FIELDS = frozenset({"password", "secret", "token", "session", "totp_secret", "api_key", "authorization"})
+
+
+def _merge_bound(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key, value in _bound.get().items():
+        event.setdefault(key, value)
+    return event
 
 
 def _redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

@@ -16,3 +16,4 @@ class Actor:
 
 
 SYSTEM = Actor("system", "system")
+HUMAN_ROLES: tuple[str, ...] = ("office", "unit", "leader", "inspector")  # here, not in definition: no pydantic to check a role

@@ -40,6 +40,7 @@ RULE_FORMS = (
     "2027-05-31 (a day), 2027-05-31T18:00 or 2027-05-31T18:00+08:00 (an instant)"
 )
 OFFSET_FORMS = "0, +30min, -2h, +3d, +3wd, -1wd (no sign means +)"
+FROM_CASE = "from_case"  # a deadline whose rule is the `--due` given when the case is opened
 
 # Instants and rules are bounded (SPEC §16 "Bad input is bounded"): a year outside these, or
 # a rule longer than a century, is a usage error, never an overflow deep in date arithmetic.

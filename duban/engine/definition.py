@@ -17,7 +17,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from duban.engine.actors import HUMAN_ROLES as HUMAN_ROLES
 from duban.engine.audit import ORIGIN_KEYS
+from duban.engine.deadlines import FROM_CASE as FROM_CASE
 from duban.engine.deadlines import parse_offset, parse_rule
 from duban.engine.guards import GUARDS
 from duban.engine.quoting import clip, clip_text
@@ -25,8 +27,6 @@ from duban.errors import DefinitionError, FieldRef, Part, UsageError
 
 Role = Literal["office", "unit", "leader", "inspector", "system"]
 Recipient = Literal["lead_unit", "co_units", "office", "leader", "inspector"]
-HUMAN_ROLES: tuple[str, ...] = ("office", "unit", "leader", "inspector")
-FROM_CASE = "from_case"  # a deadline whose rule is the `--due` given when the case is opened
 
 _IDENT = r"^[a-z][a-z0-9_]*$"
 Ident = Annotated[str, Field(pattern=_IDENT)]

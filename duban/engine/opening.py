@@ -12,8 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from duban.engine.actors import Actor
-from duban.engine.deadlines import compute_deadline, parse_rule
-from duban.engine.definition import FROM_CASE
+from duban.engine.deadlines import FROM_CASE, compute_deadline, parse_rule
 from duban.engine.model import Case, Event, Outcome
 from duban.engine.schedules import check_schedule
 from duban.engine.tracking import Deadlines

@@ -7,8 +7,9 @@ the spec models just for that would cost more than the rest of `duban case show`
 SQLAlchemy (README "Performance"). `PinnedWorkflow.read` wraps the stored body instead:
 attribute access with the schema's defaults (`DEFAULTS`), nested as the schema nests
 (`NESTED`), and the spec helpers `Workflow`'s methods call, so those work on it unchanged.
-It is for reading only: a command that changes a case loads the validated definition
-(`Workflow.from_raw`).
+A step on a case that exists (`case fire`, a timer firing) runs on it too: the body was
+validated before it was pinned, so only opening a case validates a definition
+(`Workflow.from_raw`, through the catalog).
 
 tests/unit/test_pinned.py holds it to the schema: for every shipped definition it answers
 exactly as the validated spec does (every field, those helpers, every `Workflow` method a
@@ -89,6 +90,15 @@ class _Workflow(Node):
 
     def transition_for(self, trigger: str) -> list[TransitionSpec]:
         return [t for t in self.transitions if t.trigger == trigger]
+
+    # as WorkflowSpec's: a deadline's `when` and variants, read when a step keeps deadlines in step
+    def field_value(self, data: dict[str, Any], key: str) -> str:
+        spec = self.fields.get(key)
+        value = data.get(key, spec.default if spec else None)
+        return "" if value is None else str(value)
+
+    def matches(self, data: dict[str, Any], when: dict[str, list[str]]) -> bool:
+        return all(self.field_value(data, k) in allowed for k, allowed in when.items())
 
 
 _TYPES: dict[str, type[Node]] = {"TransitionSpec": _Transition, "WorkflowSpec": _Workflow}

@@ -18,12 +18,12 @@ from collections.abc import Sequence
 from datetime import datetime, tzinfo
 
 from duban.engine import opening, timers
+from duban.engine.actors import HUMAN_ROLES
 from duban.engine.actors import SYSTEM as SYSTEM
 from duban.engine.actors import Actor as Actor
 from duban.engine.allowed import human_triggers, may_fire
 from duban.engine.calendar import WorkingCalendar
 from duban.engine.deadlines import Deadline
-from duban.engine.definition import HUMAN_ROLES
 from duban.engine.model import Case, DeadlineState, Outcome, TimerSpec
 from duban.engine.opening import OPENER_ROLES as OPENER_ROLES
 from duban.engine.timeliness import co_unit_refusal, lead_only

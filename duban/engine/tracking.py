@@ -13,15 +13,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
+from typing import TYPE_CHECKING
 
 from duban.engine.actors import SYSTEM
 from duban.engine.calendar import WorkingCalendar
-from duban.engine.deadlines import Deadline, compute_deadline, parse_rule, shift
-from duban.engine.definition import FROM_CASE, DeadlineSpec
+from duban.engine.deadlines import FROM_CASE, Deadline, compute_deadline, parse_rule, shift
 from duban.engine.model import DONE, ENDED, RUNNING, Case, DeadlineState, Event, Outcome, TimerSpec
 from duban.engine.schedules import is_schedule, next_due
 from duban.engine.timeliness import current_due
 from duban.engine.workflow import MILESTONE_PREFIX, PROGRESS, Workflow
+
+if TYPE_CHECKING:
+    from duban.engine.definition import DeadlineSpec
 
 
 class Deadlines:

@@ -67,7 +67,7 @@ class CaseService:
         key = (case.workflow, case.workflow_version)
         if key not in self.pinned:
             row = _pinned_row(versions, case)
-            self.pinned[key] = Workflow.from_raw(row["body"], row["source"])
+            self.pinned[key] = PinnedWorkflow.read(row["body"], row["source"])  # validated when pinned: no pydantic
         return self.pinned[key]
 
     def shown_workflow(self, versions: WorkflowVersions, case: Case) -> Workflow:

@@ -41,7 +41,7 @@ from duban.engine.service import Engine
 from duban.engine.timers import DueTimer
 from duban.engine.workflow import Workflow
 from duban.errors import ConcurrencyError, DubanError, RefusedError, StorageError
-from duban.logconfig import get_logger
+from duban.logconfig import bound, get_logger
 from duban.storage import claims, uow
 from duban.storage import repository as repo
 
@@ -274,12 +274,10 @@ class Sweep:
     def run(self, keep_lines: bool = True) -> SweepResult:
         """Claim and fire batches until nothing due is left (or a stop is requested); with
         `keep_lines`, the result lists what fired (`--once` and `duban tick` print it)."""
-        import structlog  # loaded by the first sweep: a person's command needs only `office_engine` here
-
         started = time.perf_counter()
         office = self.office
         result = SweepResult(self.node, office.clock.now(), keep_lines=keep_lines)
-        with structlog.contextvars.bound_contextvars(node=self.node):
+        with bound(node=self.node):  # structlog loads only if a line is logged
             with uow.read(office.db) as work:
                 engine = office_engine(work, office.tz)  # per sweep: a calendar imported meanwhile counts
             while not self.stopping():
@@ -321,13 +319,11 @@ class Sweep:
             result.released += claims.release(conn, self.node, [t.id for t in timers])
 
     def _fire_one_by_one(self, engine: Engine, timers: list[DueTimer], result: SweepResult) -> None:
-        import structlog
-
         for i, timer in enumerate(timers):
             if self.stopping():
                 self._release(timers[i:], result)
                 return
-            with structlog.contextvars.bound_contextvars(case_id=timer.case_id, timer_id=timer.id):
+            with bound(case_id=timer.case_id, timer_id=timer.id):
                 self._fire_one(engine, timer, result)
 
     def _fire_one(self, engine: Engine, timer: DueTimer, result: SweepResult) -> None:

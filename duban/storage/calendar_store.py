@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, delete, extract, insert, select
 
 from duban.engine.calendar import DAY_ONE, WorkingCalendar
-from duban.exports.calendar_files import CalendarImport
 from duban.storage.tables import CAL_DAYS, CAL_YEARS
+
+if TYPE_CHECKING:  # a type only: loading the calendar needs no YAML reader
+    from duban.exports.calendar_files import CalendarImport
 
 
 def load(conn: Connection, rest_day_start: str = DAY_ONE) -> WorkingCalendar:

@@ -12,11 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from duban.engine.workflow import Workflow
 from duban.errors import DefinitionError, NotFoundError
-from duban.workflows import bounded_yaml
 from duban.workflows.overrides import apply_overrides, path_in_settings, rest_day_start, workflow_overrides
 
 SHIPPED_DIR = Path(__file__).parent
@@ -31,6 +28,10 @@ def _log() -> Any:
 def read_yaml(path: Path) -> Any:
     """Parse a YAML file within `duban.workflows.bounded_yaml`'s limits (a file past them, or not
     UTF-8, is a YamlLimitError, exit 2); a syntax error becomes a DefinitionError with its line."""
+    import yaml  # here: a command with no file to read (`duban tick` without DUBAN_SETTINGS) never loads it
+
+    from duban.workflows import bounded_yaml
+
     try:
         text = bounded_yaml.read_text(path)
     except OSError as exc:

@@ -36,6 +36,15 @@ NOT_ON_THE_READ_PATH = (
     "apscheduler", "chinese_calendar", "openpyxl", "duban.engine.definition", "duban.engine.service",
     "duban.workflows", "duban.storage.calendar_store", "duban.commands.daemon", "duban.service.timers",
 )
+# Loaded by a step on an existing case (`case fire`) only if it slipped back: the case's pinned definition
+# was validated when it was pinned, and nothing is logged; no routes configured, so no outbox either.
+NOT_ON_THE_FIRE_PATH = (
+    "sqlmodel", "sqlalchemy.orm", "pydantic", "pydantic_core", "structlog", "rich", "yaml", "alembic", "apscheduler",
+    "chinese_calendar", "openpyxl", "duban.engine.definition", "duban.commands.daemon", "duban.delivery.outbox",
+    "duban.delivery.deliverer", "duban.delivery.start",
+)
+# Loaded by `tick` with nothing due only if it slipped back: no definition to read, no line to log, no delivery.
+NOT_ON_AN_IDLE_TICK = (*NOT_ON_THE_FIRE_PATH, "transitions", "duban.delivery")
 RUN = """
 import json, sys
 from duban.cli import main
@@ -179,6 +188,27 @@ class TestCaseShowStartsLean:
             assert (done.returncode, done.stderr) == (0, "")
             assert done.stdout == duban.ok("case", "show", case_id, *args).stdout
             assert loaded(modules, NOT_ON_THE_READ_PATH) == []
+
+    def test_case_fire_loads_only_what_it_needs(self, duban: Duban, tmp_path: Path) -> None:
+        """In a fresh process, a step on a case (催办, repeatable) prints what the in-process CLI prints and
+        validates no definition through pydantic, logs nothing (no structlog) and reads no YAML."""
+        case_id = opened(duban)
+        command = ["--db", duban.db_url, "--now", "2026-11-03T10:00+08:00", "--actor", "wang", "case", "fire", case_id,
+                   "urge", "--note", "请抓紧"]
+        done, modules = fresh_process(command, tmp_path)
+        assert (done.returncode, done.stderr) == (0, "")
+        assert done.stdout == duban.ok(*command[2:]).stdout
+        assert loaded(modules, NOT_ON_THE_FIRE_PATH) == []
+
+    def test_an_idle_tick_loads_only_what_it_needs(self, duban: Duban, tmp_path: Path) -> None:
+        """`tick` with nothing due, in a fresh process, says so as the in-process CLI does, without the
+        definitions, structlog and rich, YAML or the delivery machinery."""
+        opened(duban)
+        command = ["--db", duban.db_url, "--now", "2026-11-02T10:30+08:00", "tick"]
+        done, modules = fresh_process(command, tmp_path)
+        assert (done.returncode, done.stderr, done.stdout) == (0, "", "没有到期的计时器\n")
+        assert done.stdout == duban.ok(*command[2:]).stdout
+        assert loaded(modules, NOT_ON_AN_IDLE_TICK) == []
 
     def test_a_missing_case_still_exits_3(self, duban: Duban, tmp_path: Path) -> None:
         """The lean path keeps the error contract: no such case is exit 3 with the message on stderr."""
