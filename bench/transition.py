@@ -10,18 +10,30 @@ synchronous=FULL; PostgreSQL synchronous_commit as configured). The raw side doe
 hand-written program needs for the same step: read the case, update its changed columns
 with the version check, cancel the sign-for timer, read the chain head, hash and insert
 the audit event, commit.
+
+The three sides run interleaved, in rounds of 10 cases each, their order rotated from
+round to round, after a warm-up of each: this VM's speed (2 cores shared by many)
+changes from second to second, and measuring one side after the other for seconds each
+measured the load of those seconds as much as either side. The ratio is the median of
+the per-round ratios (each round's sides ran within a fraction of a second of each
+other); the tx/s are over all rounds. Client CPU per step (`time.process_time`) and, on
+PostgreSQL, the server backends' CPU per step (/proc) say where a side's time goes.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import statistics
 import tempfile
+import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.common import START, TZ, fresh_postgres, timed
+from bench.common import START, TZ, fresh_postgres
 from duban.clock import ManualClock
 from duban.engine.audit import event_hash
 from duban.service.app import App
@@ -30,6 +42,7 @@ from duban.storage.database import Database
 
 
 def _open(url: str, n: int) -> tuple[App, list[int]]:
+    """A fresh app with 3n supervision cases waiting for `accept` (n for each side)."""
     clock = ManualClock(START)
     app = App(Database(url), clock, TZ)
     app.init()
@@ -70,60 +83,141 @@ def _raw_step(cur: Any, ph: str, case_id: int, now: Any, postgres: bool) -> None
     )
 
 
-def _duban(app: App, ids: list[int]) -> tuple[float, float]:
-    """Steps a second through `App.transition` (the first n ids) and `App.fire` (the next n)."""
-    n = len(ids) // 3
-    with timed() as t:
-        for case_id in ids[:n]:
-            app.transition(case_id, "accept", actor="unit")
-    with timed() as f:
-        for case_id in ids[n : 2 * n]:
-            app.fire(case_id, "accept", actor="unit")
-    return n / t[0], n / f[0]
+Step = Callable[[int], None]
 
 
-def _figures(n: int, ours: tuple[float, float], anchor: float) -> dict[str, Any]:
-    return {"cases": n, "duban_tx_per_s": round(ours[0]), "fire_tx_per_s": round(ours[1]),
-            "ratio": round(ours[0] / anchor, 3), "fire_ratio": round(ours[1] / anchor, 3), "target_ratio": 0.5}
+def _rounds(n: int) -> int:
+    """Rounds of 10 cases a side: a load burst on the VM lasts longer than a round, so it
+    slows one round's sides alike rather than whichever side ran through it."""
+    return max(5, n // 10)
+
+
+def _warm_n(n: int) -> int:
+    return max(5, n // 20)
+
+
+def _interleaved(sides: dict[str, Step], ids: list[int], n: int,
+                 server_cpu: Callable[[], float] | None = None) -> dict[str, dict[str, Any]]:
+    """Run each side on its own share of `ids` (a warm-up, then n cases in rounds).
+
+    Per side: wall seconds and client CPU seconds per round, and server CPU seconds in all."""
+    names = list(sides)
+    warm, rounds = _warm_n(n), _rounds(n)
+    per = [ids[i * (n + warm):(i + 1) * (n + warm)] for i in range(len(names))]
+    out: dict[str, dict[str, Any]] = {s: {"wall": [], "cpu": [], "server": 0.0} for s in names}
+    for name, own in zip(names, per, strict=True):
+        for case_id in own[:warm]:
+            sides[name](case_id)
+    bounds = [warm + (n * r) // rounds for r in range(rounds + 1)]
+    for r in range(rounds):
+        for j in range(len(names)):
+            i = (j + r) % len(names)  # rotated: no side always runs first or right after another
+            step, chunk = sides[names[i]], per[i][bounds[r]:bounds[r + 1]]
+            before = server_cpu() if server_cpu else 0.0
+            wall, cpu = time.perf_counter(), time.process_time()
+            for case_id in chunk:
+                step(case_id)
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            out[names[i]]["server"] += (server_cpu() - before) if server_cpu else 0.0
+            out[names[i]]["wall"].append(wall / len(chunk))
+            out[names[i]]["cpu"].append(cpu / len(chunk))
+    return out
+
+
+def _quartiles(values: list[float]) -> tuple[float, float]:
+    q = statistics.quantiles(values, n=4)
+    return q[0], q[2]
+
+
+def _figures(n: int, m: dict[str, dict[str, Any]], raw: str, server: bool) -> dict[str, Any]:
+    def rate(side: str) -> int:
+        return int(len(m[side]["wall"]) / sum(m[side]["wall"]) + 0.5)
+
+    def ratios(side: str) -> list[float]:
+        return [a / d for a, d in zip(m["raw"]["wall"], m[side]["wall"], strict=True)]
+
+    def ms(seconds: float) -> float:
+        return round(seconds * 1000, 3)
+
+    t, f = ratios("transition"), ratios("fire")
+    out: dict[str, Any] = {
+        "cases": n, "rounds": len(t), "warm_up": _warm_n(n),
+        "duban_tx_per_s": rate("transition"), "fire_tx_per_s": rate("fire"), f"raw_{raw}_tx_per_s": rate("raw"),
+        "ratio": round(statistics.median(t), 3), "ratio_quartiles": [round(q, 3) for q in _quartiles(t)],
+        "ratio_of_totals": round(sum(m["raw"]["wall"]) / sum(m["transition"]["wall"]), 3),
+        "fire_ratio": round(statistics.median(f), 3), "target_ratio": 0.5,
+        "client_cpu_ms_per_step": {s: ms(statistics.mean(m[s]["cpu"])) for s in m},
+        "wall_ms_per_step": {s: ms(statistics.mean(m[s]["wall"])) for s in m},
+    }
+    if server:
+        out["server_cpu_ms_per_step"] = {s: ms(m[s]["server"] / n) for s in m}
+    return out
 
 
 def bench_sqlite(n: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "duban.db"
-        app, ids = _open(f"sqlite:///{path}", n)
-        ours = _duban(app, ids)
+        app, ids = _open(f"sqlite:///{path}", n + _warm_n(n))
         now = app.clock.now()
-        app.db.dispose()
         raw = sqlite3.connect(str(path), isolation_level=None)
         raw.execute("PRAGMA journal_mode=WAL")
         raw.execute("PRAGMA synchronous=FULL")  # duban's default durability
         cur = raw.cursor()
-        with timed() as t:
-            for case_id in ids[2 * n :]:
-                cur.execute("BEGIN IMMEDIATE")
-                _raw_step(cur, "?", case_id, now, postgres=False)
-                cur.execute("COMMIT")
-        anchor = n / t[0]
+
+        def by_hand(case_id: int) -> None:
+            cur.execute("BEGIN IMMEDIATE")
+            _raw_step(cur, "?", case_id, now, postgres=False)
+            cur.execute("COMMIT")
+
+        m = _interleaved({"transition": lambda i: _ignore(app.transition(i, "accept", actor="unit")),
+                          "fire": lambda i: _ignore(app.fire(i, "accept", actor="unit")), "raw": by_hand}, ids, n)
         raw.close()
-    return {**_figures(n, ours, anchor), "raw_sqlite3_tx_per_s": round(anchor)}
+        app.db.dispose()
+    return _figures(n, m, "sqlite3", server=False)
+
+
+def _ignore(_: object) -> None:
+    return None
+
+
+def _backends_cpu(admin: Any, db: str) -> Callable[[], float]:
+    """CPU seconds used so far by the server processes serving `db` (0 if /proc is not readable)."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def total() -> float:
+        seconds = 0.0
+        for (pid,) in admin.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (db,)).fetchall():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # another host, or a backend that just ended
+                continue
+            seconds += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        return seconds
+
+    return total
 
 
 def bench_postgres(n: int) -> dict[str, Any]:
     import psycopg
 
-    with fresh_postgres("duban_bench_transition") as url:
+    name = "duban_bench_transition"
+    with fresh_postgres(name) as url:
         if url is None:
             return {"skipped": "no PostgreSQL server"}
-        app, ids = _open(url, n)
-        ours = _duban(app, ids)
+        app, ids = _open(url, n + _warm_n(n))
         now = app.clock.now() + timedelta(0)
-        app.db.dispose()
-        with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as raw, raw.cursor() as cur:
+        dsn = url.replace("postgresql+psycopg", "postgresql")
+        with psycopg.connect(dsn) as raw, raw.cursor() as cur, \
+                psycopg.connect(dsn.rsplit("/", 1)[0] + "/postgres", autocommit=True) as admin:
             sync = raw.execute("SHOW synchronous_commit").fetchone()
-            with timed() as t:
-                for case_id in ids[2 * n :]:
-                    _raw_step(cur, "%s", case_id, now, postgres=True)
-                    raw.commit()
-            anchor = n / t[0]
-    return {**_figures(n, ours, anchor), "raw_psycopg_tx_per_s": round(anchor),
-            "synchronous_commit": sync[0] if sync else None}
+            raw.commit()
+
+            def by_hand(case_id: int) -> None:
+                _raw_step(cur, "%s", case_id, now, postgres=True)
+                raw.commit()
+
+            m = _interleaved({"transition": lambda i: _ignore(app.transition(i, "accept", actor="unit")),
+                              "fire": lambda i: _ignore(app.fire(i, "accept", actor="unit")), "raw": by_hand},
+                             ids, n, _backends_cpu(admin, name))
+        app.db.dispose()
+    return {**_figures(n, m, "psycopg", server=True), "synchronous_commit": sync[0] if sync else None}
