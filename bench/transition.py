@@ -181,7 +181,10 @@ def _ignore(_: object) -> None:
 
 
 def _backends_cpu(admin: Any, db: str) -> Callable[[], float]:
-    """CPU seconds used so far by the server processes serving `db` (0 if /proc is not readable)."""
+    """CPU seconds used so far by the server processes serving `db` (0 if /proc is not readable).
+
+    The kernel counts in clock ticks (10 ms here): the per-step figure means something over
+    hundreds of steps, not in the smoke test's few."""
     tick = os.sysconf("SC_CLK_TCK")
 
     def total() -> float:
