@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import calendar as _months
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 from duban.engine.calendar import WorkingCalendar
 from duban.errors import UsageError
@@ -284,3 +285,17 @@ def _amount(text: str, digits: str, unit: str, what: str = "deadline rule") -> i
 
 def _bad_rule(text: str, reason: str) -> UsageError:
     return UsageError(f"deadline rule '{text[:200]}': {reason}; allowed: {RULE_FORMS}")  # quoted ≤ 200 chars
+
+
+def field_value(fields: Mapping[str, Any], data: Mapping[str, Any], key: str) -> str:
+    """A case's value of a field, or the field's default (`fields`: the definition's field
+    specs, each with a `default`): what a deadline's `when` and its variants compare."""
+    spec = fields.get(key)
+    value = data.get(key, spec.default if spec else None)
+    return "" if value is None else str(value)
+
+
+def matches(fields: Mapping[str, Any], data: Mapping[str, Any], when: Mapping[str, list[str]]) -> bool:
+    """Whether a case's values satisfy a `when`: each named field holds one of its values."""
+    return all(field_value(fields, data, k) in allowed for k, allowed in when.items())
+

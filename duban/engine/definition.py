@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from duban.engine.actors import HUMAN_ROLES as HUMAN_ROLES
 from duban.engine.audit import ORIGIN_KEYS
 from duban.engine.deadlines import FROM_CASE as FROM_CASE
-from duban.engine.deadlines import parse_offset, parse_rule
+from duban.engine.deadlines import field_value, matches, parse_offset, parse_rule
 from duban.engine.guards import GUARDS
 from duban.engine.quoting import clip, clip_text
 from duban.errors import DefinitionError, FieldRef, Part, UsageError
@@ -150,12 +150,10 @@ class WorkflowSpec(_Strict):
 
     def field_value(self, data: dict[str, Any], key: str) -> str:
         """A case's value of a field, or the field's default."""
-        spec = self.fields.get(key)
-        value = data.get(key, spec.default if spec else None)
-        return "" if value is None else str(value)
+        return field_value(self.fields, data, key)
 
     def matches(self, data: dict[str, Any], when: dict[str, list[str]]) -> bool:
-        return all(self.field_value(data, k) in allowed for k, allowed in when.items())
+        return matches(self.fields, data, when)
 
 
 def load_spec(raw: Any, file: str) -> WorkflowSpec:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any, cast
 
+from duban.engine.deadlines import field_value, matches
 from duban.engine.workflow import Workflow
 
 if TYPE_CHECKING:
@@ -93,12 +94,10 @@ class _Workflow(Node):
 
     # as WorkflowSpec's: a deadline's `when` and variants, read when a step keeps deadlines in step
     def field_value(self, data: dict[str, Any], key: str) -> str:
-        spec = self.fields.get(key)
-        value = data.get(key, spec.default if spec else None)
-        return "" if value is None else str(value)
+        return field_value(self.fields, data, key)
 
     def matches(self, data: dict[str, Any], when: dict[str, list[str]]) -> bool:
-        return all(self.field_value(data, k) in allowed for k, allowed in when.items())
+        return matches(self.fields, data, when)
 
 
 _TYPES: dict[str, type[Node]] = {"TransitionSpec": _Transition, "WorkflowSpec": _Workflow}
