@@ -22,18 +22,18 @@ def _machines() -> int:
 
 
 def bench_memory(n: int) -> dict[str, Any]:
-    from duban.storage import repository as repo
+    from duban.storage import listing
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "memory.db"
         app = _setup(path, n, 5 * n)
         with app.db.read() as conn:
             app.engine(conn)
-            repo.list_cases(conn, open_only=True)[:1]  # warm caches before measuring
+            listing.cases(conn, open_only=True)[:1]  # warm caches before measuring
             gc.collect()
             machines_before = _machines()
             tracemalloc.start()
-            cases = repo.list_cases(conn, open_only=True)
+            cases = listing.cases(conn, open_only=True)
             for c in cases:  # what the engine needs to act: its pinned definition and the allowed triggers
                 app.engine(conn).human_triggers(app.workflow_of(conn, c), c)
             ours = tracemalloc.get_traced_memory()[0]

@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from duban.errors import DubanError
 from duban.exports.calendar_files import CalendarImport, read_calendar_file
-from duban.storage import calendar_store
+from duban.storage import calendar_store, listing
 from duban.storage import repository as repo
 from duban.storage.tables import TIMERS
 
@@ -55,7 +55,7 @@ def _recompute(app: App, conn: Connection, imported: CalendarImport, now: dateti
     kind = "imported" if imported.official else "local overrides imported"
     reason = f"working-day calendar {', '.join(map(str, imported.years))} {kind} ({imported.source})"
     timers = repo.approximate_pending(conn)
-    ids = sorted({c.id for c in repo.list_cases(conn, open_only=True) if c.id is not None
+    ids = sorted({c.id for c in listing.cases(conn, open_only=True) if c.id is not None
                   and any(d.approximate and d.status != "done" for d in c.deadlines.values())} | set(timers))
     moved = []
     for case_id in ids:

@@ -66,18 +66,21 @@ class CaseService:
         """The definition a case is pinned to (from storage, never from a changed file)."""
         key = (case.workflow, case.workflow_version)
         if key not in self.pinned:
-            row = _pinned_row(versions, case)
+            row = _pinned_row(versions, case.workflow, case.workflow_version, case.id)
             self.pinned[key] = PinnedWorkflow.read(row["body"], row["source"])  # validated when pinned: no pydantic
         return self.pinned[key]
 
     def shown_workflow(self, versions: WorkflowVersions, case: Case) -> Workflow:
         """The definition to show a case with: the validated one if it was loaded here, else
         the stored body read as it is (`PinnedWorkflow`: validated when it was pinned)."""
-        key = (case.workflow, case.workflow_version)
-        found = self.pinned.get(key) or self.shown.get(key)
+        return self._stored(versions, case.workflow, case.workflow_version, case.id)
+
+    def _stored(self, versions: WorkflowVersions, name: str, version: int, case_id: int | None = None) -> Workflow:
+        """The definition of (name, version) read so far, else the stored body read as it is."""
+        found = self.pinned.get((name, version)) or self.shown.get((name, version))
         if found is None:
-            row = _pinned_row(versions, case)
-            found = self.shown[key] = PinnedWorkflow.read(row["body"], row["source"])
+            row = _pinned_row(versions, name, version, case_id)
+            found = self.shown[(name, version)] = PinnedWorkflow.read(row["body"], row["source"])
         return found
 
     def pin(self, versions: WorkflowVersions, wf: Workflow, now: datetime) -> Workflow:
@@ -240,7 +243,7 @@ class CaseService:
         trigger not in `optional`), in every pinned definition: where a to-do can be."""
         found: set[tuple[str, str]] = set()
         for name, version in pages.versions():
-            wf = self._shown_by_key(uow.workflows, name, version)
+            wf = self._stored(uow.workflows, name, version)
             found.update((name, s) for t in wf.spec.transitions
                          if role in t.roles and t.trigger not in optional for s in t.sources)
         return frozenset(found)
@@ -259,16 +262,10 @@ class CaseService:
                                               for op in ("approve_extension", "refuse_extension")) else None)
         return self.page(uow, pages, q)[0]
 
-    def _shown_by_key(self, versions: WorkflowVersions, name: str, version: int) -> Workflow:
-        found = self.pinned.get((name, version)) or self.shown.get((name, version))
-        if found is None:
-            row = versions.pinned(name, version)
-            assert row is not None
-            found = self.shown[(name, version)] = PinnedWorkflow.read(row["body"], row["source"])
-        return found
 
-def _pinned_row(versions: WorkflowVersions, case: Case) -> dict[str, Any]:
-    row = versions.pinned(case.workflow, case.workflow_version)
+def _pinned_row(versions: WorkflowVersions, name: str, version: int, case_id: int | None) -> dict[str, Any]:
+    row = versions.pinned(name, version)
     if row is None:
-        raise NotFoundError(f"workflow {case.workflow} v{case.workflow_version} of case {case.id} is not in the database")
+        of_case = f" of case {case_id}" if case_id is not None else ""
+        raise NotFoundError(f"workflow {name} v{version}{of_case} is not in the database")
     return row

@@ -9,6 +9,7 @@ caller for the page's rows only. Migration 0009's indexes serve these paths: `ca
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import Connection, Text, and_, cast, func, or_, select
@@ -77,6 +78,14 @@ def page(conn: Connection, q: CaseQuery, *, states: frozenset[tuple[str, str]] |
     if count:
         total = int(conn.execute(select(func.count()).select_from(CASES).where(*where)).scalar_one())
     return found, total
+
+
+def cases(conn: Connection, *, unit: str | None = None, workflow: str | None = None, overdue: bool | None = None,
+          open_only: bool = False, states: Collection[tuple[str, str]] | None = None) -> list[Case]:
+    """Every case matching, in id order (`states`: only those in one of these (workflow,
+    state) pairs) — a list people print whole, or that a report or calendar import walks."""
+    return page(conn, CaseQuery(overdue=overdue, open_only=open_only),
+                states=None if states is None else frozenset(states), unit=unit, workflow=workflow)[0]
 
 
 def versions(conn: Connection) -> list[tuple[str, int]]:

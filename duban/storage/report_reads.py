@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, or_, select
 
 from duban.engine.model import Case
-from duban.storage import audit_log
+from duban.storage import audit_log, listing
 from duban.storage import repository as repo
 from duban.storage.tables import AUDIT, CASE_UNITS, USERS
 
@@ -27,7 +27,7 @@ Events = dict[int, list[dict[str, Any]]]  # per case id, in sequence order (also
 
 def cases(conn: Connection, *, unit: str | None = None) -> list[Case]:
     """Every case (or a unit's, as lead or co-unit), in id order."""
-    return repo.list_cases(conn, unit=unit)
+    return listing.cases(conn, unit=unit)
 
 
 def decisions(conn: Connection, actions: Sequence[str], trigger: str, *, before: datetime | None = None) -> Events:

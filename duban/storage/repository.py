@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, and_, delete, insert, or_, select
+from sqlalchemy import Connection, delete, insert, select
 
 from duban.engine.model import Case, DeadlineState, Notice, Outcome
 from duban.errors import ConcurrencyError
@@ -246,28 +246,6 @@ def commit_outcome(conn: Connection, out: Outcome, now: datetime, batch: Batch |
     if batch is None:
         writes.flush()  # a step of its own: its events go onto the chain now, last before the commit
     return case
-
-
-def list_cases(
-    conn: Connection, *, state: str | None = None, unit: str | None = None,
-    workflow: str | None = None, overdue: bool | None = None, open_only: bool = False,
-    states: Collection[tuple[str, str]] | None = None,
-) -> list[Case]:
-    """Cases in id order; `states`: only those in one of these (workflow, state) pairs."""
-    stmt = select(CASES).order_by(CASES.c.id)
-    if state:
-        stmt = stmt.where(CASES.c.state == state)
-    if states is not None:
-        stmt = stmt.where(or_(*(and_(CASES.c.workflow == w, CASES.c.state == st) for w, st in sorted(states))))
-    if workflow:
-        stmt = stmt.where(CASES.c.workflow == workflow)
-    if overdue is not None:
-        stmt = stmt.where(CASES.c.overdue == overdue)
-    if open_only:
-        stmt = stmt.where(CASES.c.closed_at.is_(None))
-    if unit:
-        stmt = stmt.where(CASES.c.id.in_(select(CASE_UNITS.c.case_id).where(CASE_UNITS.c.unit == unit)))
-    return [case_from_row(r) for r in conn.execute(stmt)]
 
 
 # -- timers ------------------------------------------------------------------------

@@ -61,7 +61,9 @@ class Cases:
         f = filters.cases(self.conn, catalog, state=state, unit_name=unit, workflow=workflow)
         if f.empty:
             return []
-        return repo.list_cases(self.conn, states=f.states, unit=f.unit, workflow=f.workflow, overdue=overdue)
+        from duban.storage import listing
+
+        return listing.cases(self.conn, states=f.states, unit=f.unit, workflow=f.workflow, overdue=overdue)
 
     def page(self, catalog: CatalogLoader, q: CaseQuery, *, count: bool = False) -> tuple[list[Case], int | None]:
         """`ports.CasePages.page`: the filters checked as `find` checks them, the page in SQL."""

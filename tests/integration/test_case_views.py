@@ -23,7 +23,7 @@ from duban.engine.model import ENDED, RUNNING, Case, DeadlineState
 from duban.engine.operations import REQUEST
 from duban.engine.pinned import PinnedWorkflow
 from duban.service.app import App
-from duban.storage import repository as repo
+from duban.storage import listing
 from duban.storage.database import Database
 from duban.workflows import Catalog
 from tests.conftest import Duban
@@ -135,7 +135,7 @@ class TestCaseViews:
             try:
                 if preload:
                     with reader.db.read() as conn:
-                        for c in repo.list_cases(conn):
+                        for c in listing.cases(conn):
                             reader.workflow_of(conn, c)
                 return reader.list_cases(), {type(w) for w in reader._shown.values()}
             finally:
