@@ -56,12 +56,18 @@ class Filters:
         return {k: ("true" if v is True else "false" if v is False else str(v)) for k, v in shown.items()}
 
 
-def cases(app: App, user: User, f: Filters) -> list[dict[str, Any]]:
-    """Every case matching the filters that the user may see, in id order."""
+def _checked(app: App, f: Filters) -> datetime | None:
+    """The filters checked (NUL, level), and their due date as an instant."""
     f.check()
     due_before = parse_instant(f.due_before, app.tz, what="due_before") if f.due_before else None
     if f.level is not None and not 0 <= f.level <= 5:
         raise UsageError(f"level {f.level}: escalation levels are 0 to 5")
+    return due_before
+
+
+def cases(app: App, user: User, f: Filters) -> list[dict[str, Any]]:
+    """Every case matching the filters that the user may see, in id order."""
+    due_before = _checked(app, f)
     found = app.list_cases(state=f.state or None, unit=f.unit or None, workflow=f.workflow or None,
                            overdue=f.overdue)
     needle = (f.q or "").strip().casefold()
@@ -77,10 +83,7 @@ def ledger(app: App, user: User, f: Filters, limit: int, cursor: int | None, *, 
     only): the page, the cursor of the next one, and with `count` how many match in all.
     A title search SQL's LIKE cannot match exactly as `casefold` does (a needle with a cased
     or other letter) takes `cases`' way, over every case the other filters leave."""
-    f.check()
-    due_before = parse_instant(f.due_before, app.tz, what="due_before") if f.due_before else None
-    if f.level is not None and not 0 <= f.level <= 5:
-        raise UsageError(f"level {f.level}: escalation levels are 0 to 5")
+    due_before = _checked(app, f)
     needle = (f.q or "").strip().casefold()
     if not all(map(_like_exact, needle)):
         found = cases(app, user, f)
