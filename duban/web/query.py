@@ -144,9 +144,10 @@ def lines(app: App, user: User, found: list[dict[str, Any]], *, todo: bool) -> l
 def todo(app: App, user: User) -> list[Line]:
     """我的待办: the open cases the user sees with a step of theirs to take now. The database
     is asked for those in a state where the user's role acts (`App.todo_cases`); each is
-    then checked against the triggers it allows (`scope.todo_actions`)."""
+    then checked against the triggers it allows (`scope.todo_actions`). The database already
+    keeps to open cases the unit sees (`seen_by`, as the ledger's pages do)."""
     found = app.todo_cases(user.role, scope.OPTIONAL, user.unit if user.role == "unit" else None)
-    return lines(app, user, [c for c in found if c["closed_at"] is None and scope.sees(user, c)], todo=True)
+    return lines(app, user, found, todo=True)
 
 
 def done(app: App, user: User) -> list[Line]:
