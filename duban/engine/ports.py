@@ -72,6 +72,14 @@ class CaseQuery:
     data_key: str | None = None
     after: int | None = None
     limit: int | None = None
+    # the to-do, 已办 and 协办 (issue 16): pairs where only the lead unit (`seen_by`) has a step;
+    # the cases unit `co_of` co-handles; those `acted_by` has an audit event on; and the page by
+    # (nearest running deadline, id), soonest first, none running last, after `after_due`
+    lead_todo: Collection[tuple[str, str]] | None = None
+    co_of: str | None = None
+    acted_by: str | None = None
+    by_due: bool = False
+    after_due: tuple[datetime | None, int] | None = None
 
 
 class CasePages(Protocol):

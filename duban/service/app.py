@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -266,10 +266,14 @@ class App:
         with uow.read(self.db) as work:
             return self.cases.page(work, work.cases, q, count=count)
 
-    def todo_cases(self, role: str, optional: frozenset[str], seen_by: str | None) -> list[dict[str, Any]]:
-        """The open cases where `role` may have a step now (`CaseService.todo`), as shown."""
+    def todo_cases(self, role: str, optional: frozenset[str], seen_by: str | None, *,
+                   after: tuple[datetime | None, int] | None = None, limit: int = 50
+                   ) -> tuple[list[dict[str, Any]], bool]:
+        """A page of the open cases where `role` may have a step now, nearest running deadline
+        first, after `after` (that instant, case id: `CaseService.todo`), as shown; and whether
+        more follow."""
         with uow.read(self.db) as work:
-            return self.cases.todo(work, work.cases, role, optional, seen_by)
+            return self.cases.todo(work, work.cases, role, optional, seen_by, after=after, limit=limit)
 
     def notices(self, *, unit: str | None = None, case_id: int | None = None) -> list[dict[str, Any]]:
         from duban.present.views import notice_json

@@ -238,29 +238,80 @@ class CaseService:
         return (self.views(uow, cases) if cases else []), total
 
     def todo_states(self, uow: UnitOfWork, pages: CasePages, role: str, optional: frozenset[str]
-                    ) -> frozenset[tuple[str, str]]:
+                    ) -> tuple[frozenset[tuple[str, str]], frozenset[tuple[str, str]]]:
         """The (workflow, state) pairs where `role` has a step of a workflow's own to take (a
-        trigger not in `optional`), in every pinned definition: where a to-do can be."""
-        found: set[tuple[str, str]] = set()
+        trigger not in `optional`), in every pinned definition: where a to-do can be. Two
+        sets: where any unit on the case has one, and where only its lead unit has (a unit
+        user's co-handled cases are not to-dos there: `timeliness.lead_only`)."""
+        from duban.engine.timeliness import lead_only
+
+        anyone: set[tuple[str, str]] = set()
+        lead: set[tuple[str, str]] = set()
         for name, version in pages.versions():
             wf = self._stored(uow.workflows, name, version)
-            found.update((name, s) for t in wf.spec.transitions
-                         if role in t.roles and t.trigger not in optional for s in t.sources)
-        return frozenset(found)
+            for t in wf.spec.transitions:
+                if role in t.roles and t.trigger not in optional:
+                    for s in t.sources:
+                        only_lead = role == "unit" and lead_only(wf, s, t.trigger)
+                        (lead if only_lead else anyone).add((name, s))
+        return frozenset(anyone), frozenset(lead - anyone)
 
     def todo(self, uow: UnitOfWork, pages: CasePages, role: str, optional: frozenset[str],
-             seen_by: str | None) -> list[dict[str, Any]]:
-        """The open cases (that unit `seen_by` sees) where `role` may have a step now: in a
-        state where it has one, or one of the operations every workflow shares (resuming a
-        suspended case, deciding an extension request) — a superset the caller narrows by
-        the triggers each case allows."""
-        from duban.engine.operations import REQUEST, ROLES
+             seen_by: str | None, *, after: tuple[datetime | None, int] | None = None, limit: int = 50
+             ) -> tuple[list[dict[str, Any]], bool]:
+        """One page of the open cases (that unit `seen_by` sees) where `role` has a step now,
+        nearest running deadline first (`CaseQuery.by_due`, after `after`), and whether more
+        follow. The
+        database keeps those in a state where the role has one (as the lead unit, or as any
+        unit on the case), or in one of the operations every workflow shares (resuming a
+        suspended case, deciding an extension request); each is then checked against the
+        triggers it allows (`engine.allowed`, once per workflow version, state and what else
+        decides it) — rows are read in batches until the page and one more are found, and
+        views are built for the page's rows only."""
+        from dataclasses import replace
 
-        q = CaseQuery(todo=self.todo_states(uow, pages, role, optional), seen_by=seen_by,
+        from duban.engine.operations import REQUEST, ROLES
+        from duban.engine.timeliness import lead_only
+
+        anyone, lead = self.todo_states(uow, pages, role, optional)
+        q = CaseQuery(todo=anyone, lead_todo=lead, seen_by=seen_by, by_due=True,
                       suspended=role in ROLES["resume"] and "resume" not in optional,
                       data_key=REQUEST if any(role in ROLES[op] and op not in optional
                                               for op in ("approve_extension", "refuse_extension")) else None)
-        return self.page(uow, pages, q)[0]
+        known: dict[tuple[Any, ...], bool] = {}  # has a step, by what decides it (never by case)
+
+        def has_step(case: Case) -> bool:
+            co_unit = seen_by is not None and case.lead_unit != seen_by
+            key = (case.workflow, case.workflow_version, case.state, case.suspended, REQUEST in case.data, co_unit)
+            found = known.get(key) if "request_extension" in optional else None  # else its deadline decides too
+            if found is None:
+                wf = self._stored(uow.workflows, case.workflow, case.workflow_version, case.id)
+                found = known[key] = any(role in roles and t not in optional
+                                         and not (co_unit and lead_only(wf, case.state, t))
+                                         for t, roles in human_triggers(wf, case))
+            return found
+
+        kept: list[Case] = []
+        batch, cursor = limit + 1, after
+        while True:
+            found, _ = pages.page(self.catalog, replace(q, after_due=cursor, limit=batch))
+            for case in found:
+                if has_step(case):
+                    kept.append(case)
+                    if len(kept) > limit:
+                        break
+            if len(kept) > limit or len(found) < batch:
+                break
+            cursor, batch = (_next_due(found[-1]), found[-1].id or 0), min(2 * batch, 2000)
+        shown = kept[:limit]
+        return (self.views(uow, shown) if shown else []), len(kept) > limit
+
+
+def _next_due(case: Case) -> datetime | None:
+    """The nearest running deadline of an open case (the to-do's order: `CaseQuery.by_due`)."""
+    if case.closed_at is not None:
+        return None
+    return min((d.due_at for d in case.deadlines.values() if d.status == "running"), default=None)
 
 
 def _pinned_row(versions: WorkflowVersions, name: str, version: int, case_id: int | None) -> dict[str, Any]:

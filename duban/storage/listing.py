@@ -1,23 +1,26 @@
 """Lists of cases asked of the database a page at a time: the ledger and the to-do (issue 16).
 
 Every filter a list has is a WHERE clause here (`duban.engine.ports.CaseQuery`), the page is
-a keyset page by case id (``id > :after ORDER BY id LIMIT n``), so a list costs what its page
-costs and not what the office holds: the views (labels, deadlines, timers) are built by the
-caller for the page's rows only. Migration 0009's indexes serve these paths: `case_units
-(unit, case_id)` for a unit, the open cases by `(workflow, state)` for a to-do.
+a keyset page — by case id (``id > :after ORDER BY id LIMIT n``: the ledger), or by due
+date then id (`by_due`: the to-do, 已办 and 协办, soonest first, undated last) — so a list
+costs what its page costs and not what the office holds: the views (labels, deadlines,
+timers) are built by the caller for the page's rows only. Migration 0009's indexes serve
+these paths: `case_units (unit, case_id)` for a unit, the open cases by `(workflow, state)`
+for a to-do, `cases (due_at)` for the due order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Text, and_, cast, func, or_, select
+from sqlalchemy import TIMESTAMP, Connection, String, Text, and_, bindparam, cast, func, literal_column, or_, select
 
 from duban.engine.model import Case
 from duban.engine.ports import CaseQuery
 from duban.storage.repository import case_from_row
-from duban.storage.tables import CASE_UNITS, CASES, WORKFLOW_VERSIONS
+from duban.storage.tables import AUDIT, CASE_UNITS, CASES, WORKFLOW_VERSIONS
 
 ESCAPE = "\\"
 
@@ -53,8 +56,19 @@ def conditions(q: CaseQuery, *, states: frozenset[tuple[str, str]] | None, unit:
         where.append(and_(CASES.c.due_at.is_not(None), CASES.c.due_at < q.due_before))
     if q.title:
         where.append(CASES.c.title.like(f"%{like_escaped(q.title)}%", escape=ESCAPE))
+    if q.co_of is not None:
+        where.append(CASES.c.id.in_(select(CASE_UNITS.c.case_id).where(CASE_UNITS.c.unit == q.co_of,
+                                                                     CASE_UNITS.c.is_lead.is_(False))))
+    if q.acted_by is not None:
+        where.append(CASES.c.id.in_(select(AUDIT.c.case_id).where(AUDIT.c.actor == q.acted_by,
+                                                                 AUDIT.c.case_id.is_not(None))))
     if q.todo is not None:
-        either = [and_(CASES.c.workflow == w, CASES.c.state == st) for w, st in sorted(q.todo)]
+        # a suspended case offers none of its workflow's own triggers (`engine.allowed`)
+        pairs = [and_(CASES.c.workflow == w, CASES.c.state == st) for w, st in sorted(q.todo)]
+        either = [and_(or_(*pairs), CASES.c.suspended.is_(False))] if pairs else []
+        if q.lead_todo and q.seen_by is not None:  # a step only the lead unit takes (签收, 报告 …)
+            lead = [and_(CASES.c.workflow == w, CASES.c.state == st) for w, st in sorted(q.lead_todo)]
+            either.append(and_(or_(*lead), CASES.c.suspended.is_(False), CASES.c.lead_unit == q.seen_by))
         if q.suspended:
             either.append(CASES.c.suspended.is_(True))
         if q.data_key is not None:  # a superset (the key's name as text anywhere): the caller checks each case
@@ -65,10 +79,17 @@ def conditions(q: CaseQuery, *, states: frozenset[tuple[str, str]] | None, unit:
 
 def page(conn: Connection, q: CaseQuery, *, states: frozenset[tuple[str, str]] | None, unit: str | None,
          workflow: str | None, count: bool = False) -> tuple[list[Case], int | None]:
-    """The cases `q` names after `q.after`, in id order, at most `q.limit`; with `count`, how
-    many match in all (the same WHERE, without the page)."""
+    """The cases `q` names after `q.after`, in id order (with `by_due`: after `q.after_due`,
+    in due order), at most `q.limit`; with `count`, how many match in all (the same WHERE,
+    without the page)."""
     where = conditions(q, states=states, unit=unit, workflow=workflow)
-    stmt = select(CASES).where(*where).order_by(CASES.c.id)
+    if q.by_due:
+        due = next_due(conn.dialect.name)
+        stmt = select(CASES).where(*where).order_by(due.asc().nulls_last(), CASES.c.id)
+        if q.after_due is not None:
+            stmt = stmt.where(after_due(due, conn.dialect.name, *q.after_due))
+    else:
+        stmt = select(CASES).where(*where).order_by(CASES.c.id)
     if q.after is not None:
         stmt = stmt.where(CASES.c.id > q.after)
     if q.limit is not None:
@@ -78,6 +99,35 @@ def page(conn: Connection, q: CaseQuery, *, states: frozenset[tuple[str, str]] |
     if count:
         total = int(conn.execute(select(func.count()).select_from(CASES).where(*where)).scalar_one())
     return found, total
+
+
+# The board's "nearest deadline first" (SPEC §13, `web.cards.due_sort_key`): of an open case's
+# deadlines that run, the one falling due first; a case with none running (or closed) last.
+# No column holds it (`cases.due_at` is the 办结时限 only: a 签收时限 of one working day falls due
+# long before), so it is read from the `deadlines` JSON. SQLite's julianday() counts whole
+# milliseconds from any ISO form of an instant, so a cursor written in another zone still
+# compares equal; PostgreSQL's timestamptz is exact.
+_NEXT_DUE = {
+    "sqlite": "(CASE WHEN cases.closed_at IS NULL THEN (SELECT min(julianday(json_extract(d.value, '$.due_at')))"
+              " FROM json_each(cases.deadlines) AS d WHERE json_extract(d.value, '$.status') = 'running') END)",
+    "postgresql": "(CASE WHEN cases.closed_at IS NULL THEN (SELECT min(CAST(d.value ->> 'due_at' AS TIMESTAMPTZ))"
+                  " FROM json_each(cases.deadlines) AS d WHERE d.value ->> 'status' = 'running') END)",
+}
+
+
+def next_due(dialect: str) -> Any:
+    """A case's nearest running deadline, as an SQL expression (`_NEXT_DUE`)."""
+    return literal_column(_NEXT_DUE[dialect])
+
+
+def after_due(due: Any, dialect: str, at: datetime | None, case_id: int) -> Any:
+    """The cases after (at, case_id) in the due order: a later nearest deadline, the same one
+    and a higher id, or none running (those come last, in id order)."""
+    if at is None:
+        return and_(due.is_(None), CASES.c.id > case_id)
+    text = bindparam("after_at", at.astimezone(UTC).isoformat(), type_=String)
+    instant = func.julianday(text) if dialect == "sqlite" else cast(text, TIMESTAMP(timezone=True))
+    return or_(due > instant, and_(due == instant, CASES.c.id > case_id), due.is_(None))
 
 
 def cases(conn: Connection, *, unit: str | None = None, workflow: str | None = None, overdue: bool | None = None,

@@ -34,10 +34,20 @@ async def me(p: Caller) -> Me:
     return Me(name=p.user.name, role=p.user.role, role_label=role_label(p.user.role), unit=p.user.unit)
 
 
-@router.get("/todo", summary="我的待办（最近的时限在前）")
-def todo(request: Request, p: Caller) -> list[dict[str, Any]]:
+@router.get("/todo", summary="我的待办（最近的时限在前；按页，下一页见 Link / X-Next-Cursor）")
+def todo(request: Request, response: Response, p: Caller,
+         limit: Annotated[int, Query(ge=1, le=query.MAX_LIMIT)] = query.PAGE,
+         cursor: Annotated[str | None, Query(max_length=40)] = None) -> list[dict[str, Any]]:
+    """A page of the to-do (SPEC §13: a list of case JSON, soonest due first), `limit` a page
+    (≤ 200, default 50). The list stays the answer; the next page's cursor is in the headers
+    (`Link: <…?cursor=…>; rel="next"`, `X-Next-Cursor`), absent on the last page."""
+    lines, key = query.todo_page(web_of(request).app, p.user, query.parse_cursor(cursor), limit)
+    following = query.cursor_text(key)
+    if following is not None:
+        response.headers["X-Next-Cursor"] = following
+        response.headers["Link"] = f'</api/v1/todo?limit={limit}&cursor={following}>; rel="next"'
     return [{**line.case, "card": line.card, "remaining": line.deadline.remaining if line.deadline else None,
-             "my_triggers": [a.trigger for a in line.actions]} for line in query.todo(web_of(request).app, p.user)]
+             "my_triggers": [a.trigger for a in line.actions]} for line in lines]
 
 
 @router.get("/cases", response_model=CasePage, summary="督办台账（按编号分页）")

@@ -100,13 +100,14 @@ def logout(request: Request, p: Signed, csrf_token: Annotated[str, Form(alias=CS
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request, p: Signed, tab: str = "todo") -> Response:
+def home(request: Request, p: Signed, tab: str = "todo", cursor: str | None = None) -> Response:
     app = web_of(request).app
     if tab not in TABS or _TAB_ROLES.get(tab, p.user.role) != p.user.role:
         raise ApiError(404, "not_found", f"没有“{tab[:20]}”这个标签页")
-    lines = {"todo": query.todo, "done": query.done, "co": query.co_handled, "watched": query.watched}[tab](app, p.user)
+    lines, next_cursor = query.tab_page(app, p.user, tab, cursor)  # 50 a page, 下一页 carries the cursor
     tabs = {k: v for k, v in TABS.items() if _TAB_ROLES.get(k, p.user.role) == p.user.role}
-    return render.page(request, "todo.html", p, nav="todo", tab=tab, tabs=tabs, lines=lines)
+    return render.page(request, "todo.html", p, nav="todo", tab=tab, tabs=tabs, lines=lines,
+                       next_cursor=next_cursor, first=not cursor)
 
 
 @router.get("/notices", response_class=HTMLResponse)

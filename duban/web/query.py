@@ -4,23 +4,22 @@ A ledger page (`ledger`) is asked of the database (`App.case_page`, issue 16): w
 state, unit and overdue checked as `App.list_cases` checks them (SPEC §16), what the person
 may see (`scope.sees`), escalation level, due date and a title search, all as SQL; pages are
 keyset pages by case id (stable while cases are added), views built for the page's rows
-only. `cases` is the whole list the same filters name (the downloads; a title search SQL
-cannot match exactly). The to-do asks for the open cases in a state where the person's role
-acts and checks each against what it allows.
+only; the downloads walk those pages (`pages`). `cases` is the whole list the same filters
+name (a title search SQL cannot match exactly). 我的待办, 已办 and 协办 are keyset pages by
+(nearest running deadline, id), soonest first: the to-do asks for the open cases in a state where the
+person's role acts and checks each row read against what it allows, until its page is full.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-
-from sqlalchemy import select
 
 from duban.clock import parse_instant
 from duban.engine.ports import CaseQuery
 from duban.errors import UsageError
-from duban.storage.tables import AUDIT
 from duban.web import cards, scope
 from duban.web.api_models import NUL
 from duban.web.errors import ApiError
@@ -126,9 +125,9 @@ class Line:
         return cards.CARD_LABELS.get(self.card or "", "已办结")
 
 
-def lines(app: App, user: User, found: list[dict[str, Any]], *, todo: bool) -> list[Line]:
-    """Cases as to-do lines, nearest running deadline first; with `todo`, only those on
-    which the user has an action now."""
+def lines(app: App, user: User, found: list[dict[str, Any]], *, todo: bool, ordered: bool = False) -> list[Line]:
+    """Cases as to-do lines, nearest running deadline first (`ordered`: in the order given,
+    a page the database ordered); with `todo`, only those on which the user has an action now."""
     now, calendar = app.clock.now(), working_calendar(app)
     out = []
     for c in found:
@@ -137,33 +136,123 @@ def lines(app: App, user: User, found: list[dict[str, Any]], *, todo: bool) -> l
             continue
         shown = cards.deadlines(c, now, app.tz, calendar)
         out.append((cards.due_sort_key(shown), Line(c, cards.nearest(shown), cards.case_card(c, shown), acts)))
-    out.sort(key=lambda pair: pair[0])
+    if not ordered:
+        out.sort(key=lambda pair: pair[0])
     return [line for _, line in out]
 
 
+# -- 我的待办, 已办, 协办: pages by nearest deadline -------------------------------------------
+# Their order is the board's "nearest deadline first" (SPEC §13): of a case's running deadlines
+# the one falling due first (签收时限 before 办结时限), cases with none running last, then by id
+# (`storage.listing.next_due`). A page's cursor is its last case's (that instant, id), written
+# `<microseconds since 1970 UTC>_<id>` (`_<id>` when none runs).
+Key = tuple[datetime | None, int]
+
+
+def cursor_text(key: Key | None) -> str | None:
+    if key is None:
+        return None
+    due, case_id = key
+    if due is None:
+        return f"_{case_id}"
+    delta = due - _EPOCH
+    return f"{(delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds}_{case_id}"
+
+
+def parse_cursor(text: str | None) -> Key | None:
+    """A to-do, 已办 or 协办 cursor as `cursor_text` wrote it; anything else is 422."""
+    if text is None or text == "":
+        return None
+    due, sep, case_id = text.partition("_")
+    number = due.removeprefix("-")
+    if (not sep or len(text) > 40 or not case_id.isascii() or not case_id.isdigit() or int(case_id) >= 2**63
+            or (due and (not number.isascii() or not number.isdigit()))):
+        raise ApiError(422, "invalid", f"cursor {text[:40]!r}：不是下一页的游标（请用上一页给出的 next_cursor）",
+                       field="cursor")
+    try:
+        at = _EPOCH + timedelta(microseconds=int(due)) if due else None
+    except OverflowError:
+        raise ApiError(422, "invalid", f"cursor {text[:40]!r}：不是下一页的游标", field="cursor") from None
+    return at, int(case_id)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _key(case: dict[str, Any]) -> Key:
+    """A case's place in the order: its nearest running deadline (as `cards.nearest`), its id."""
+    running = [datetime.fromisoformat(d["due_at"]) for d in case.get("deadlines", [])
+               if d["status"] == "running"] if case.get("closed_at") is None else []
+    return min(running, default=None), case["id"]
+
+
+def todo_page(app: App, user: User, cursor: Key | None = None, limit: int = PAGE) -> tuple[list[Line], Key | None]:
+    """我的待办, one page: the open cases the user sees with a step of theirs to take now, soonest
+    due first, and the cursor of the next page. The database keeps the open cases the unit
+    sees in a state where the user's role acts (`App.todo_cases`); each row read is checked
+    against the triggers it allows, only until the page is full; views for the page only."""
+    found, more = app.todo_cases(user.role, scope.OPTIONAL, user.unit if user.role == "unit" else None,
+                                 after=cursor, limit=limit)
+    shown = lines(app, user, found, todo=True, ordered=True)
+    return shown, (_key(found[-1]) if more and found else None)
+
+
 def todo(app: App, user: User) -> list[Line]:
-    """我的待办: the open cases the user sees with a step of theirs to take now. The database
-    is asked for those in a state where the user's role acts (`App.todo_cases`); each is
-    then checked against the triggers it allows (`scope.todo_actions`). The database already
-    keeps to open cases the unit sees (`seen_by`, as the ledger's pages do)."""
-    found = app.todo_cases(user.role, scope.OPTIONAL, user.unit if user.role == "unit" else None)
-    return lines(app, user, found, todo=True)
+    """The first page of 我的待办 (`todo_page`)."""
+    return todo_page(app, user)[0]
+
+
+def done_page(app: App, user: User, cursor: Key | None = None, limit: int = PAGE) -> tuple[list[Line], Key | None]:
+    """已办, one page: the cases the user has fired a trigger on or opened (their own audit
+    events) and still sees, in the to-do's order."""
+    q = CaseQuery(acted_by=user.name, seen_by=user.unit if user.role == "unit" else None, by_due=True,
+                  after_due=cursor, limit=limit + 1)
+    return _due_page(app, user, q, limit)
 
 
 def done(app: App, user: User) -> list[Line]:
-    """已办: the cases the user has fired a trigger on or opened (their own audit events)."""
-    with app.db.read() as conn:
-        ids = set(conn.execute(select(AUDIT.c.case_id).distinct().where(
-            AUDIT.c.actor == user.name, AUDIT.c.case_id.is_not(None))).scalars())
-    return lines(app, user, [c for c in app.list_cases() if c["id"] in ids and scope.sees(user, c)], todo=False)
+    return done_page(app, user)[0]
+
+
+def co_handled_page(app: App, user: User, cursor: Key | None = None, limit: int = PAGE
+                    ) -> tuple[list[Line], Key | None]:
+    """协办, one page: open cases the user's unit co-handles (配合单位), in the to-do's order."""
+    if user.role != "unit" or user.unit is None:
+        return [], None
+    q = CaseQuery(co_of=user.unit, open_only=True, by_due=True, after_due=cursor, limit=limit + 1)
+    return _due_page(app, user, q, limit)
 
 
 def co_handled(app: App, user: User) -> list[Line]:
-    """协办: open cases the user's unit co-handles (配合单位)."""
-    if user.role != "unit":
-        return []
-    found = [c for c in app.list_cases(unit=user.unit) if c["closed_at"] is None and user.unit in c["co_units"]]
-    return lines(app, user, found, todo=False)
+    return co_handled_page(app, user)[0]
+
+
+def _due_page(app: App, user: User, q: CaseQuery, limit: int) -> tuple[list[Line], Key | None]:
+    found, _ = app.case_page(q)
+    shown = found[:limit]
+    return lines(app, user, shown, todo=False, ordered=True), (_key(shown[-1]) if len(found) > limit else None)
+
+
+def tab_page(app: App, user: User, tab: str, cursor: str | None) -> tuple[list[Line], str | None]:
+    """A tab of the board's 我的待办 page, one page: its lines and the next page's cursor."""
+    if tab == "watched":
+        return watched(app, user), None
+    paged = {"todo": todo_page, "done": done_page, "co": co_handled_page}[tab]
+    shown, key = paged(app, user, parse_cursor(cursor))
+    return shown, cursor_text(key)
+
+
+def pages(app: App, user: User, f: Filters, size: int = 500) -> Iterator[list[dict[str, Any]]]:
+    """`cases`, a keyset page at a time (`ledger`): the downloads stream the whole list without
+    holding it. Each page is read in a transaction of its own, in id order, so a case opened
+    meanwhile comes last if at all and none is repeated or skipped."""
+    cursor: int | None = None
+    while True:
+        shown, cursor, _ = ledger(app, user, f, size, cursor)
+        if shown:
+            yield shown
+        if cursor is None:
+            return
 
 
 def watched(app: App, user: User) -> list[Line]:
