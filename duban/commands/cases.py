@@ -132,13 +132,18 @@ def case_history(case_id: int, as_json: bool) -> None:
 @click.option("--overdue", is_flag=True, default=None, help="Only cases with a missed deadline.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
               help="table for people, json for scripts, csv for Excel (Chinese headers, a BOM).")
+@click.option("--limit", type=click.IntRange(1, 10_000), help="At most N cases (a page, in id order).")
+@click.option("--after", type=ROW_ID, help="Only cases after this id (the next page: the last id shown).")
 @json_option
 def case_list(state: str | None, unit: str | None, workflow_name: str | None, overdue: bool | None, fmt: str,
-              as_json: bool) -> None:
-    """List cases."""
+              limit: int | None, after: int | None, as_json: bool) -> None:
+    """List cases (every match, or with --limit / --after a page of them, in id order)."""
     from duban.present.output import emit_json, table, timed, to_csv
 
-    rows = settings().app.list_cases(state=state, unit=unit, workflow=workflow_name, overdue=overdue)
+    rows = settings().app.list_cases(state=state, unit=unit, workflow=workflow_name, overdue=overdue,
+                                     after=after, limit=limit)
+    if limit is not None and len(rows) == limit:  # said on stderr: stdout stays the list itself
+        click.echo(f"下一页：--after {rows[-1]['id']} --limit {limit}", err=True)
     if fmt == "json" or wants_json(as_json):
         emit_json(rows)
     elif fmt == "csv":

@@ -253,11 +253,17 @@ class App:
             return self.cases.history(work, case_id)
 
     def list_cases(self, *, state: str | None = None, unit: str | None = None, workflow: str | None = None,
-                   overdue: bool | None = None) -> list[dict[str, Any]]:
+                   overdue: bool | None = None, after: int | None = None, limit: int | None = None
+                   ) -> list[dict[str, Any]]:
         """Cases by state (identifier or label, any workflow's), unit and workflow; each filter
-        is checked: exit 2 for a state or workflow that does not exist, 3 for a unit (`duban.service.filters`)."""
+        is checked: exit 2 for a state or workflow that does not exist, 3 for a unit (`duban.service.filters`).
+        With `after` / `limit`: one keyset page in id order (ids after `after`, at most `limit`),
+        asked of the database and shown for its rows only (`case list --after --limit`)."""
         with uow.read(self.db) as work:
-            return self.cases.listing(work, state=state, unit=unit, workflow=workflow, overdue=overdue)
+            if after is None and limit is None:
+                return self.cases.listing(work, state=state, unit=unit, workflow=workflow, overdue=overdue)
+            q = CaseQuery(state=state, unit=unit, workflow=workflow, overdue=overdue, after=after, limit=limit)
+            return self.cases.page(work, work.cases, q)[0]
 
     def case_page(self, q: CaseQuery, *, count: bool = False) -> tuple[list[dict[str, Any]], int | None]:
         """One page of cases as shown, filtered and paged by the database (`ports.CaseQuery`;

@@ -10,7 +10,7 @@ user gets 403). Everything is built by `duban.web.reviews` over the service laye
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
@@ -79,15 +79,43 @@ def report_xlsx(request: Request, p: Signed, name: str) -> Response:
     return Response(reviews.xlsx_bytes(report, app.tz), media_type=XLSX, headers=attachment(f"{report.title}.xlsx"))
 
 
+# Rows whose text sets the XLSX column widths (written before the first row): the download's
+# first pages, not the whole ledger, so the workbook is filled page by page.
+WIDTH_SAMPLE = 1000
+
+
 @router.get("/cases.xlsx")
 def ledger_xlsx(request: Request, p: Signed) -> Response:
+    """The filtered ledger as XLSX (`reviews.ledger_xlsx`'s cells), filled a keyset page at a
+    time (`query.pages`) into a write-only workbook on disk, then sent from the file and removed."""
+    import tempfile
+    from datetime import datetime
+    from itertools import chain
+    from pathlib import Path
+
+    from duban.present.render import XlsxBook, xlsx_value
     from duban.web.case_pages import CSV_COLUMNS, _filters
 
     app = web_of(request).app
     filters, _ = _filters(request)
-    found = query.cases(app, p.user, filters)
-    return Response(reviews.ledger_xlsx(found, CSV_COLUMNS, app.tz), media_type=XLSX,
-                    headers=attachment("督办台账.xlsx"))
+    pages = query.pages(app, p.user, filters)
+    first = next(pages, [])  # a bad filter is refused here, before anything is written
+
+    def value(row: dict[str, Any], key: str) -> Any:
+        v = row.get(key)
+        return xlsx_value(datetime.fromisoformat(v) if key.endswith("_at") and v else v, app.tz)
+
+    folder = Path(tempfile.mkdtemp(prefix="duban-ledger-"))
+    try:
+        path = folder / "ledger.xlsx"
+        with XlsxBook.open(path) as book:
+            book.sheet("督办台账", CSV_COLUMNS, ([value(r, k) for k, _ in CSV_COLUMNS]
+                                              for page in chain([first], pages) for r in page), sample=WIDTH_SAMPLE)
+    except BaseException:
+        reviews.remove_dir(folder)
+        raise
+    return FileResponse(path, media_type=XLSX, headers=attachment("督办台账.xlsx"),
+                        background=BackgroundTask(reviews.remove_dir, folder))
 
 
 @router.get("/audit", response_class=HTMLResponse)

@@ -111,6 +111,28 @@ class TestPageStatements:
         assert len(fifty.statements) <= API_BOUND, fifty.statements
         assert len(fifty.statements) <= len(five.statements) + 2, (fifty.statements, five.statements)
 
+    def test_a_to_do_page_of_50_costs_a_fixed_number_of_statements(self, office: Office) -> None:
+        """GET /api/v1/todo for a unit with 70 cases to sign for (a page of 50 and a next one) runs
+        at most API_BOUND statements, and no more than a page of 5 plus a few; the board's
+        我的待办 page at most LEDGER_BOUND."""
+        for i in range(40):
+            office.app.open_case("supervision", title=f"待签收{i}", lead_unit="区发改局", co_units=[], due="10wd",
+                                 values={}, actor="wang")
+        client = office.client()
+        headers = office.token("fgj")
+
+        def get(n: int) -> Any:
+            return client.get(f"/api/v1/todo?limit={n}", headers=headers)
+
+        first = get(50)
+        assert len(first.json()) == 50 and "X-Next-Cursor" in first.headers
+        fifty, five = _page_statements(office, get, 50), _page_statements(office, get, 5)
+        assert len(fifty.statements) <= API_BOUND, fifty.statements
+        assert len(fifty.statements) <= len(five.statements) + 2, (fifty.statements, five.statements)
+        board = office.signed_in("fgj")
+        page = _page_statements(office, lambda n: board.get("/"), 50)
+        assert len(page.statements) <= LEDGER_BOUND, page.statements
+
     def test_the_to_do_costs_a_fixed_number_of_statements(self, office: Office) -> None:
         """GET /api/v1/todo for a unit with 30 cases to sign for runs at most API_BOUND statements."""
         client = office.client()
