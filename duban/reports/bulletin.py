@@ -11,7 +11,8 @@ summary of the counts per unit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -51,37 +52,54 @@ def _item(v: CaseView, at: datetime | None, detail: str) -> dict[str, Any]:
             "state_label": v.wf.state_label(c.state), "due_at": c.due_at, "at": at, "detail": detail}
 
 
+Batch = tuple[Sequence[CaseView], Events]  # some cases (in any order) and their events
+
+
 def items(views: Sequence[CaseView], events: Events, period: Period, now: datetime) -> dict[str, list[dict[str, Any]]]:
     """The bulletin's lists, each sorted by unit, then time, then case."""
+    return items_of([(views, events)], period, now)
+
+
+def items_of(batches: Iterable[Batch], period: Period, now: datetime) -> dict[str, list[dict[str, Any]]]:
+    """`items` over cases read a batch at a time: only the rows listed are kept. The order the
+    cases come in does not matter: rows of equal (unit, time, case) are one case's, added in
+    its events' order."""
     as_of = period.as_of(now)
     out: dict[str, list[dict[str, Any]]] = {key: [] for key, _ in LISTS}
-    for v in views:
-        c, evs = v.case, events.get(v.id, [])
-        if c.opened_at in period:
-            out["new"].append(_item(v, c.opened_at, ""))
-        if c.closed_at in period:
-            verdict = "问责" if held_accountable(c) else "按时办结" if closed_on_time(v) else "逾期办结"
-            out["closed"].append(_item(v, c.closed_at, verdict))
-        missed = missed_in(v, period.start, as_of) if c.opened_at < as_of else None
-        if missed is not None:
-            d, late = missed
-            closed = f"，{v.wf.state_label(c.state)}" if c.closed_at is not None and c.closed_at <= as_of else ""
-            row = _item(v, d.due_at, f"超期{describe_late(late)}（{_deadline_label(v, d.name)}）{closed}")
-            out["red"].append({**row, "due_at": d.due_at})  # the deadline that was missed, not the case's next
-        elif open_at(c, as_of) and level_at(evs, as_of) == 1:
-            out["yellow"].append(_item(v, _first_yellow(evs, as_of), "黄牌预警：临近办结时限"))
-        for e in evs:
-            if e["at"] not in period:
-                continue
-            if raised_level(e):
-                notice = e["data"].get("notice")
-                out["escalations"].append(_item(v, e["at"], e["note"] + (f"（{notice}）" if notice else "")))
-            elif e.get("trigger") == HOLD:
-                measure = e["data"].get("measure") or c.data.get("measure") or ""
-                out["accountability"].append(_item(v, e["at"], f"{measure}（{e['actor']}）{e['note']}".strip()))
+    for views, events in batches:
+        for v in views:
+            _add(out, v, events.get(v.id, []), period, as_of)
     for rows in out.values():
         rows.sort(key=lambda r: (r["unit"], r["at"] or as_of, r["case_id"]))
     return out
+
+
+def _add(out: dict[str, list[dict[str, Any]]], v: CaseView, evs: list[dict[str, Any]], period: Period,
+         as_of: datetime) -> None:
+    """The rows one case adds to the lists."""
+    c = v.case
+    if c.opened_at in period:
+        out["new"].append(_item(v, c.opened_at, ""))
+    if c.closed_at in period:
+        verdict = "问责" if held_accountable(c) else "按时办结" if closed_on_time(v) else "逾期办结"
+        out["closed"].append(_item(v, c.closed_at, verdict))
+    missed = missed_in(v, period.start, as_of) if c.opened_at < as_of else None
+    if missed is not None:
+        d, late = missed
+        closed = f"，{v.wf.state_label(c.state)}" if c.closed_at is not None and c.closed_at <= as_of else ""
+        row = _item(v, d.due_at, f"超期{describe_late(late)}（{_deadline_label(v, d.name)}）{closed}")
+        out["red"].append({**row, "due_at": d.due_at})  # the deadline that was missed, not the case's next
+    elif open_at(c, as_of) and level_at(evs, as_of) == 1:
+        out["yellow"].append(_item(v, _first_yellow(evs, as_of), "黄牌预警：临近办结时限"))
+    for e in evs:
+        if e["at"] not in period:
+            continue
+        if raised_level(e):
+            notice = e["data"].get("notice")
+            out["escalations"].append(_item(v, e["at"], e["note"] + (f"（{notice}）" if notice else "")))
+        elif e.get("trigger") == HOLD:
+            measure = e["data"].get("measure") or c.data.get("measure") or ""
+            out["accountability"].append(_item(v, e["at"], f"{measure}（{e['actor']}）{e['note']}".strip()))
 
 
 def _deadline_label(v: CaseView, name: str) -> str:
@@ -95,20 +113,26 @@ def _first_yellow(events: list[dict[str, Any]], as_of: datetime) -> datetime | N
 
 
 def summary(lists: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    units = sorted({r["unit"] for rows in lists.values() for r in rows})
-    out = []
-    for u in units:
-        row: dict[str, Any] = {"unit": u}
-        for key, _ in LISTS:
-            row[key] = sum(1 for r in lists[key] if r["unit"] == u)
-        row["closed_on_time"] = sum(1 for r in lists["closed"] if r["unit"] == u and r["detail"] == "按时办结")
-        out.append(row)
-    return out
+    """Per unit with a row in some list, how many rows each list has (one pass over the rows)."""
+    counts: dict[str, Counter[str]] = {}
+    for key, _ in LISTS:
+        for r in lists[key]:
+            counts.setdefault(r["unit"], Counter())[key] += 1
+    for r in lists["closed"]:
+        if r["detail"] == "按时办结":
+            counts[r["unit"]]["closed_on_time"] += 1
+    return [{"unit": u, **{key: c[key] for key, _ in LISTS}, "closed_on_time": c["closed_on_time"]}
+            for u, c in sorted(counts.items())]
 
 
 def build(views: Sequence[CaseView], events: Events, period: Period, now: datetime) -> Report:
     """The bulletin of a period: a summary per unit, then each list."""
-    lists = items(views, events, period, now)
+    return build_batches([(views, events)], period, now)
+
+
+def build_batches(batches: Iterable[Batch], period: Period, now: datetime) -> Report:
+    """`build` over cases read a batch at a time (`duban.service.reviews`)."""
+    lists = items_of(batches, period, now)
     sections = [Section("summary", "汇总", SUMMARY_COLUMNS, summary(lists))]
     sections += [Section(key, title, ITEM_COLUMNS, lists[key]) for key, title in LISTS]
     as_of = period.as_of(now)

@@ -14,7 +14,8 @@ on-time rate; an accountability decision in the period makes it the lowest band.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
 from typing import Any
@@ -56,46 +57,94 @@ def active_in(v: CaseView, period: Period) -> bool:
         period.start is None or c.closed_at is None or c.closed_at >= period.start)
 
 
-def unit_row(unit: str, views: Sequence[CaseView], events: Events, period: Period, now: datetime,
-             bands: Sequence[Band]) -> dict[str, Any]:
-    """The figures of one lead unit (before ranking)."""
-    as_of = period.as_of(now)
-    closed = [v for v in views if v.case.closed_at in period]
-    on_time = sum(1 for v in closed if closed_on_time(v))
-    late = len(closed) - on_time
-    overdue = sum(1 for v in views if overdue_at(v, as_of))
-    signs = [s for v in views if (s := sign_for_outcome(v.case, as_of)) is not None]
-    verdicts = [s for v in closed if (s := satisfaction(v.case)) is not None]
-    escalations: Counter[int] = Counter()
-    measures: list[str] = []
-    for v in views:
-        for e in events.get(v.id, []):
+@dataclass
+class Tally:
+    """One lead unit's figures so far, added to a batch of cases at a time (so a report holds
+    a figure per unit, not its cases; `duban.storage.report_reads.period_cases`)."""
+
+    cases: int = 0
+    closed: int = 0
+    on_time: int = 0
+    overdue: int = 0
+    signs: int = 0  # sign-for deadlines settled
+    signed: int = 0  # of them, met in time
+    verdicts: int = 0  # rated revisits of cases closed in the period
+    satisfied: int = 0
+    escalations: Counter[int] = field(default_factory=Counter)
+    measures: list[tuple[int, int, str]] = field(default_factory=list)  # (case id, its n-th, measure)
+
+    def add(self, v: CaseView, events: list[dict[str, Any]], period: Period, as_of: datetime) -> None:
+        """Count one case that was active in the period, with its escalations and decisions."""
+        c = v.case
+        self.cases += 1
+        if c.closed_at in period:
+            self.closed += 1
+            self.on_time += closed_on_time(v)
+            if (s := satisfaction(c)) is not None:
+                self.verdicts += 1
+                self.satisfied += s
+        self.overdue += overdue_at(v, as_of)
+        if (s := sign_for_outcome(c, as_of)) is not None:
+            self.signs += 1
+            self.signed += s
+        for i, e in enumerate(events):
             if e["at"] not in period:
                 continue
             if raised_level(e):
-                escalations[int(e["data"]["level"])] += 1
+                self.escalations[int(e["data"]["level"])] += 1
             elif e.get("trigger") == HOLD:
-                measures.append(str(e["data"].get("measure") or v.case.data.get("measure") or "问责"))
-    on_time_rate = rate(on_time, on_time + late + overdue)
-    satisfied = rate(sum(verdicts), len(verdicts))
-    grading_rate = satisfied if satisfied is not None else on_time_rate
-    return {
-        "unit": unit, "cases": len(views), "closed": len(closed), "closed_on_time": on_time, "closed_late": late,
-        "open_overdue": overdue, "on_time_rate": on_time_rate, "sign_for_rate": rate(sum(signs), len(signs)),
-        "escalations": {str(n): escalations[n] for n in LEVELS}, "measures": measures,
-        "satisfaction": satisfied, "grading_rate": grading_rate,
-        "graded_by": "violation" if measures else "satisfaction" if satisfied is not None else "on_time_rate",
-        "grade": grade(grading_rate, bool(measures), bands),
-    }
+                self.measures.append((v.id, i, str(e["data"].get("measure") or c.data.get("measure") or "问责")))
+
+    def row(self, unit: str, bands: Sequence[Band]) -> dict[str, Any]:
+        """The unit's row (before ranking)."""
+        late = self.closed - self.on_time
+        on_time_rate = rate(self.on_time, self.on_time + late + self.overdue)
+        satisfied = rate(self.satisfied, self.verdicts)
+        grading_rate = satisfied if satisfied is not None else on_time_rate
+        measures = [m for _, _, m in sorted(self.measures)]  # by case, as listed, whatever order the batches came in
+        return {
+            "unit": unit, "cases": self.cases, "closed": self.closed, "closed_on_time": self.on_time,
+            "closed_late": late, "open_overdue": self.overdue, "on_time_rate": on_time_rate,
+            "sign_for_rate": rate(self.signed, self.signs),
+            "escalations": {str(n): self.escalations[n] for n in LEVELS}, "measures": measures,
+            "satisfaction": satisfied, "grading_rate": grading_rate,
+            "graded_by": "violation" if measures else "satisfaction" if satisfied is not None else "on_time_rate",
+            "grade": grade(grading_rate, bool(measures), bands),
+        }
+
+
+Batch = tuple[Sequence[CaseView], Events]  # some cases (in any order) and their events
+
+
+def tally(batches: Iterable[Batch], period: Period, now: datetime) -> dict[str, Tally]:
+    """Each lead unit's figures over the cases active in the period, a batch at a time."""
+    as_of = period.as_of(now)
+    found: dict[str, Tally] = {}
+    for views, events in batches:
+        for v in views:
+            if active_in(v, period):
+                found.setdefault(v.case.lead_unit, Tally()).add(v, events.get(v.id, []), period, as_of)
+    return found
+
+
+def unit_row(unit: str, views: Sequence[CaseView], events: Events, period: Period, now: datetime,
+             bands: Sequence[Band]) -> dict[str, Any]:
+    """The figures of one lead unit (before ranking), from its cases active in the period."""
+    t = Tally()
+    as_of = period.as_of(now)
+    for v in views:
+        t.add(v, events.get(v.id, []), period, as_of)
+    return t.row(unit, bands)
 
 
 def build(views: Sequence[CaseView], events: Events, period: Period, now: datetime, bands: Sequence[Band]) -> Report:
     """The units report: one row per lead unit, ranked, the bottom three flagged."""
-    by_unit: dict[str, list[CaseView]] = {}
-    for v in views:
-        if active_in(v, period):
-            by_unit.setdefault(v.case.lead_unit, []).append(v)
-    rows = [unit_row(u, vs, events, period, now, bands) for u, vs in sorted(by_unit.items())]
+    return build_batches([(views, events)], period, now, bands)
+
+
+def build_batches(batches: Iterable[Batch], period: Period, now: datetime, bands: Sequence[Band]) -> Report:
+    """`build` over cases read a batch at a time (`duban.service.reviews`)."""
+    rows = [t.row(u, bands) for u, t in sorted(tally(batches, period, now).items())]
     rank(rows, bands)
     for r in rows:
         r["flag"] = FLAG if r["bottom_three"] else ""

@@ -3,12 +3,13 @@
 `Reviews` wraps an `App` (its database, clock, zone and pinned workflows) and only reads:
 each use case opens one read transaction, reads the clock once and hands what it read to
 a pure builder (`exporting`, `reports.units`, `reports.bulletin`,
-`reports.accountability`).
+`reports.accountability`). The period reports read their period's cases a batch at a time
+and the builders fold each batch in, so they cost the period, not the office (issue 16).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,8 +41,12 @@ class Reviews:
         """Every case (or a unit's), each with its pinned workflow."""
         return [CaseView(c, self.app.workflow_of(conn, c)) for c in report_reads.cases(conn, unit=unit)]
 
-    def _cases_and_decisions(self, conn: Connection, period: Period) -> tuple[list[CaseView], Events]:
-        return self._views(conn), report_reads.decisions(conn, RUNG_ACTIONS, HOLD, before=period.end)
+    def _period_batches(self, conn: Connection, period: Period) -> Iterator[tuple[list[CaseView], Events]]:
+        """The cases active in the period (a superset the builders narrow), a batch at a time,
+        each with its escalations and decisions up to the period's end."""
+        for cases in report_reads.period_cases(conn, period.start, period.end):
+            views = [CaseView(c, self.app.workflow_of(conn, c)) for c in cases]
+            yield views, report_reads.decisions(conn, RUNG_ACTIONS, HOLD, [v.id for v in views], before=period.end)
 
     def count_audit(self, filters: AuditFilter) -> int:
         """How many events an export with these filters holds (for a progress bar)."""
@@ -91,8 +96,7 @@ class Reviews:
         bands = grading.load_bands(settings_file)
         now = self.app.clock.now()
         with self.app.db.read() as conn:
-            views, events = self._cases_and_decisions(conn, period)
-        return units.build(views, events, period, now, bands)
+            return units.build_batches(self._period_batches(conn, period), period, now, bands)
 
     def bulletin(self, kind: str, day: date | None = None) -> Report:
         """The 通报 of the week, month or quarter containing ``day`` (default: today, office zone)."""
@@ -102,8 +106,7 @@ class Reviews:
         now = self.app.clock.now()
         period = containing(kind, day or now.astimezone(self.app.tz).date(), self.app.tz)
         with self.app.db.read() as conn:
-            views, events = self._cases_and_decisions(conn, period)
-        return bulletin.build(views, events, period, now)
+            return bulletin.build_batches(self._period_batches(conn, period), period, now)
 
     def accountability(self, *, case_id: int | None = None, unit: str | None = None) -> Report:
         """The 问责专报 of one case, of a lead unit's cases, or of every case that needs one."""
