@@ -1,5 +1,5 @@
-"""The ledger's pages and the to-do asked of the database (`query.ledger`, `query.todo`:
-keyset pages by case id, filters as WHERE clauses, views for the page's rows only) give
+"""The ledger's pages and the to-do, 已办 and 协办 asked of the database (`query.ledger`,
+`query.todo_page` …: keyset pages, filters as WHERE clauses, views for the page's rows only) give
 exactly what the whole list filtered in Python gives (`query.cases` + `query.page`, the
 brute force), on SQLite and PostgreSQL (issue 16 item 3).
 """
@@ -22,13 +22,17 @@ from duban.web import query, scope
 from tests.integration.test_reads_match_brute_force import (
     UNITS,
     USERS,
+    _brute_co,
+    _brute_done,
     _brute_ledger,
+    _due_order,
     _every_case,
     _office,
     _step,
     case_specs,
     filters,
     staffed_office,
+    walk_pages,
     walks,
 )
 
@@ -151,6 +155,19 @@ class TestTodoInSql:
         office = query.todo(app, USERS["office"])
         assert any(line.case["suspended"] for line in office) or not any(
             c["suspended"] for c in everything)
+
+    def test_to_do_done_and_co_handled_page_in_the_boards_order(self, app: App) -> None:
+        """On both databases (julianday / timestamptz for the order): every page size walks the
+        same cases in the board's order as the whole list sorted by nearest running deadline."""
+        everything = app.list_cases()
+        for user in [*USERS.values(), User("li", "leader", None)]:
+            todo = [line.case["id"] for line in query.lines(app, user, [
+                c for c in everything if c["closed_at"] is None and scope.sees(user, c)], todo=True)]
+            expected = {query.todo_page: todo, query.done_page: _due_order(_brute_done(app, user, everything)),
+                        query.co_handled_page: _due_order(_brute_co(user, everything))}
+            for paged, ids in expected.items():
+                for limit in (1, 4, 50):
+                    assert walk_pages(app, paged, user, limit, len(everything))[0] == ids, (user, paged, limit)
 
 
 
