@@ -15,12 +15,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from duban.engine.calendar import WorkingCalendar
 from duban.engine.model import RUNNING, Case, DeadlineState
-from duban.engine.timeliness import judged, lateness, unmet_past_due
-from duban.engine.workflow import Workflow
+from duban.engine.timeliness import lateness, owed_by_unit, unmet_past_due
+from duban.engine.workflow import MILESTONE_PREFIX, PROGRESS, Workflow
+
+if TYPE_CHECKING:
+    from duban.engine.definition import DeadlineSpec
 
 ACCOUNTABILITY = "accountability"  # the closing state of a decision, in every workflow (SPEC §3)
 Events = dict[int, list[dict[str, Any]]]  # audit events per case id, in sequence order
@@ -43,8 +46,37 @@ class CaseView:
 
 
 def judged_deadlines(v: CaseView) -> list[DeadlineState]:
-    """The deadlines the lead unit's timeliness on a case is judged by: every one it owes."""
-    return judged(v.wf, v.case)
+    """The deadlines the lead unit's timeliness on a case is judged by: every one it owes
+    (`duban.engine.timeliness.judged`, asked once per workflow and deadline name)."""
+    owes = _owes(v.wf)
+    found = []
+    specs: dict[str, DeadlineSpec] | None = None
+    for name, d in v.case.deadlines.items():
+        if name.startswith(MILESTONE_PREFIX) or name == PROGRESS:  # the case's own duties: specs from its data
+            specs = v.wf.deadline_specs(v.case.data) if specs is None else specs
+            owed = owed_by_unit(v.wf, name, specs.get(name))
+        elif name in owes:
+            owed = owes[name]
+        else:  # the definition's own spec (or none): the same for every case of the workflow
+            owed = owes[name] = owed_by_unit(v.wf, name, v.wf.spec.deadlines.get(name))
+        if owed:
+            found.append(d)
+    return found
+
+
+# Whether the lead unit owes a deadline of the definition, per workflow object (a report asks
+# it for every deadline of every case of its period: a quarter of its time before). Keyed by
+# id with the workflow kept alive, so an id is never reused while its entry is here; bounded.
+_OWES: dict[int, tuple[Workflow, dict[str, bool]]] = {}
+
+
+def _owes(wf: Workflow) -> dict[str, bool]:
+    found = _OWES.get(id(wf))
+    if found is None or found[0] is not wf:
+        if len(_OWES) >= 64:
+            _OWES.clear()
+        found = _OWES[id(wf)] = (wf, {})
+    return found[1]
 
 
 def case_lateness(v: CaseView, at: datetime) -> timedelta | None:

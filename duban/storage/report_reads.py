@@ -52,9 +52,9 @@ def period_cases(conn: Connection, start: datetime | None, end: datetime | None,
     batch = batch or BATCH
     opened = [CASES.c.opened_at <= end] if end is not None else []
     last = 0
-    while True:  # open: (NULL, id) in the index
+    while True:  # open: (NULL, id) in the index; ordered by both (all NULL) so PostgreSQL walks it, not the key
         found = _cases(conn, select(CASES).where(CASES.c.closed_at.is_(None), CASES.c.id > last, *opened)
-                       .order_by(CASES.c.id).limit(batch))
+                       .order_by(CASES.c.closed_at, CASES.c.id).limit(batch))
         if found:
             yield found
         if len(found) < batch:

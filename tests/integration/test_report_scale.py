@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection, event, or_, select
 
 from duban.clock import ManualClock
 from duban.errors import DubanError
@@ -157,3 +157,26 @@ class TestPeriodReportsReadTheirPeriod:
                                for o in (-3, 0, 9, 25, 40, 70)])
             finally:
                 app.db.dispose()
+
+    def test_the_period_is_read_along_its_index(self, sqlite_url: str) -> None:
+        """Every statement that reads a period's cases walks migration 0010's index, not the
+        table (SQLite's plan; PostgreSQL's depends on its statistics, `bench reads` shows it)."""
+        app = _office(sqlite_url, [(0, [("supervision", 0), ("complaint", 1)], 1), (20, [("opinion", 2)], 2)])
+        sent: list[tuple[str, Any]] = []
+
+        def seen(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+            if statement.lstrip().upper().startswith("SELECT") and "FROM cases" in statement:
+                sent.append((statement, parameters))
+        event.listen(app.db.engine, "before_cursor_execute", seen)
+        try:
+            with mock.patch.object(report_reads, "BATCH", 1):
+                Reviews(app).units(_period("span", 0, 30)[0])
+                Reviews(app).bulletin("month", START.date())
+        finally:
+            event.remove(app.db.engine, "before_cursor_execute", seen)
+        assert len(sent) > 4
+        with app.db.engine.connect() as conn:
+            for statement, parameters in sent:
+                plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters))
+                assert "USING INDEX ix_cases_closed_at_id_opened_at" in plan and "SCAN" not in plan, (statement, plan)
+        app.db.dispose()
