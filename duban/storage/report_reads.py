@@ -4,8 +4,8 @@ The report builders (`duban.reports`) are pure; their reads live here. Which aud
 count as ladder rungs and decisions is the reports' business, so the caller names them.
 
 A period report reads its period's cases only (issue 16): those opened by its end and not
-closed before its start (`period_cases`, migration 0010's index), in keyset batches by id,
-and for each batch only the escalations and decisions of those cases (`decisions`). A case
+closed before its start (`period_cases`, migration 0010's index), streamed a batch at a
+time, and for each batch only the escalations and decisions of those cases (`decisions`). A case
 closed before the period took no step in it: a closed case can no longer move (the engine
 refuses), and closing ended its deadlines and cancelled its timers. The accountability
 brief reads whole the cases it covers and their full timelines.
@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, or_, select, tuple_
+from sqlalchemy import Connection, or_, select, union_all
 
 from duban.engine.model import Case
 from duban.storage import audit_log, listing
@@ -38,46 +38,28 @@ def cases(conn: Connection, *, unit: str | None = None) -> list[Case]:
 def period_cases(conn: Connection, start: datetime | None, end: datetime | None, *,
                  batch: int | None = None) -> Iterator[list[Case]]:
     """The cases opened at or before ``end`` and not closed before ``start`` (a bound None: no
-    limit), ``batch`` at a time: first the open ones in id order, then those closed since
-    ``start`` by (closed_at, id).
+    limit), ``batch`` at a time, in no particular order (the builders need none).
 
-    Each batch is one short keyset query (``> last``, nothing held open between batches)
-    along migration 0010's index `cases (closed_at, id, opened_at)`: the open cases are its
-    closed_at IS NULL range in id order, the closed ones its range from ``start`` on, and
-    opened_at is checked in the index. So a report reads the cases open now and those closed
-    since its start, never the office's older history.
+    One statement, streamed (a server-side cursor on PostgreSQL; SQLite's cursor steps
+    through its rows), so a report holds a batch of cases, not its period's, and every batch
+    comes from one snapshot: a case closing while the report reads is counted once, open or
+    closed (batches of keyset queries would each see their own snapshot under PostgreSQL's
+    READ COMMITTED). With a start, the statement is two ranges of migration 0010's index
+    `cases (closed_at, id, opened_at)`: the open cases (closed_at IS NULL) and those closed
+    since ``start``, opened_at checked in the index; so a report reads the cases open now and
+    those closed since its start, never the office's older history.
 
     ``end`` itself is included: a bulletin asks what stood at its end instant (a case opened
     then and warned then is 黄牌); the builders keep to the instants each fact needs."""
-    batch = batch or BATCH
     opened = [CASES.c.opened_at <= end] if end is not None else []
-    last = 0
-    while True:  # open: (NULL, id) in the index; ordered by both (all NULL) so PostgreSQL walks it, not the key
-        found = _cases(conn, select(CASES).where(CASES.c.closed_at.is_(None), CASES.c.id > last, *opened)
-                       .order_by(CASES.c.closed_at, CASES.c.id).limit(batch))
-        if found:
-            yield found
-        if len(found) < batch:
-            break
-        last = found[-1].id or 0
-    since = CASES.c.closed_at >= start if start is not None else CASES.c.closed_at.is_not(None)
-    after: tuple[datetime, int] | None = None
-    while True:  # closed since start: (closed_at, id) in the index
-        stmt = select(CASES).where(since, *opened)
-        if after is not None:
-            stmt = stmt.where(tuple_(CASES.c.closed_at, CASES.c.id) > after)  # bound as the columns' types
-        found = _cases(conn, stmt.order_by(CASES.c.closed_at, CASES.c.id).limit(batch))
-        if found:
-            yield found
-        if len(found) < batch:
-            return
-        closed_at, case_id = found[-1].closed_at, found[-1].id
-        assert closed_at is not None and case_id is not None
-        after = (closed_at, case_id)
-
-
-def _cases(conn: Connection, stmt: Any) -> list[Case]:
-    return [case_from_row(r) for r in conn.execute(stmt)]
+    if start is None:
+        stmt: Any = select(CASES).where(*opened)
+    else:
+        stmt = union_all(select(CASES).where(CASES.c.closed_at.is_(None), *opened),
+                         select(CASES).where(CASES.c.closed_at >= start, *opened))
+    result = conn.execution_options(stream_results=True, yield_per=batch or BATCH).execute(stmt)
+    for rows in result.partitions():
+        yield [case_from_row(r) for r in rows]
 
 
 # What the builders read of a rung or decision (not its hashes): plain tuples zipped to

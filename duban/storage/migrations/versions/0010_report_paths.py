@@ -1,10 +1,10 @@
 """an index for the cases of a report's period (SPEC §11, issue 16)
 
-- `cases (closed_at, id, opened_at)`: the cases open at some moment of a report's period —
-  opened by its end and not closed before its start — as two keyset ranges of one index:
-  the open cases (closed_at IS NULL) in id order, and those closed since the start by
-  (closed_at, id), opened_at checked in the index. A report then reads its period's cases,
-  not the office's older history (`duban.storage.report_reads.period_cases`).
+- `cases (closed_at, opened_at)`: the cases open at some moment of a report's period —
+  opened by its end and not closed before its start — as two ranges of one index: the
+  open cases (closed_at IS NULL) opened by the end, and those closed since the start,
+  opened_at checked in the index. A report then reads its period's cases, not the
+  office's older history (`duban.storage.report_reads.period_cases`).
 
 Revision ID: 0010
 Revises: 0009
@@ -22,8 +22,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_index('ix_cases_closed_at_id_opened_at', 'cases', ['closed_at', 'id', 'opened_at'], unique=False)
+    op.create_index('ix_cases_closed_at_opened_at', 'cases', ['closed_at', 'opened_at'], unique=False)
 
 
 def downgrade() -> None:
-    op.drop_index('ix_cases_closed_at_id_opened_at', table_name='cases')
+    op.drop_index('ix_cases_closed_at_opened_at', table_name='cases')
