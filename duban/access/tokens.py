@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from duban.access.credentials import digest
 from duban.errors import NotFoundError, RefusedError, UsageError
+from duban.storage import sql
 from duban.storage.tables import API_TOKENS, USERS
 
 PREFIX = "dbn_"  # tells a duban token apart in a secret scanner or a config file
@@ -105,25 +106,29 @@ class Holder:
     stale_use: bool  # last_used_at is older than LAST_USE_STEP: `mark_used` it
 
 
-# One query for the token and its user, built once: this runs for every API call.
-_LOOKUP = (select(USERS, API_TOKENS.c.id.label("token_id"), API_TOKENS.c.revoked_at, API_TOKENS.c.expires_at,
-                  API_TOKENS.c.last_used_at)
-           .join(USERS, USERS.c.name == API_TOKENS.c.user_name)
-           .where(API_TOKENS.c.token_hash == bindparam("token_hash")))
+# One query for the token and its user, written once as fixed SQL on the driver's cursor
+# (`duban.storage.sql`): it runs for every API call, and a Core select cost several times the
+# query itself (bench/http.py); values still pass through the columns' own types.
+_USER_COLUMNS = sql.columns(USERS)
+_TOKEN_COLUMNS = ("id", "revoked_at", "expires_at", "last_used_at")
+_LOOKUP = ("SELECT " + ", ".join([f'u."{n}"' for n in _USER_COLUMNS] + [f't."{n}"' for n in _TOKEN_COLUMNS])
+           + f' FROM {API_TOKENS.name} t JOIN {USERS.name} u ON u."name" = t."user_name" WHERE t."token_hash" = ?')
 
 
 def lookup(conn: Connection, token: str, now: datetime) -> Holder | None:
     """Who a bearer token acts as, or None (unknown, revoked, expired, user disabled); reads only."""
     if not token.startswith(PREFIX):
         return None
-    row = conn.execute(_LOOKUP, {"token_hash": digest(token)}).first()
+    row = sql.fetchone(conn, _LOOKUP, (digest(token),))
     if row is None:
         return None
-    found = dict(row._mapping)
-    if status(found, now, found["disabled_at"] is not None) != "active":
+    split = len(_USER_COLUMNS)
+    user = sql.result(conn.dialect, USERS, _USER_COLUMNS, row[:split])
+    found = sql.result(conn.dialect, API_TOKENS, _TOKEN_COLUMNS, row[split:])
+    if status(found, now, user["disabled_at"] is not None) != "active":
         return None
-    stale = row.last_used_at is None or abs(now - row.last_used_at) >= LAST_USE_STEP
-    return Holder({c.name: found[c.name] for c in USERS.c}, row.token_id, stale)
+    last = found["last_used_at"]
+    return Holder(user, found["id"], last is None or abs(now - last) >= LAST_USE_STEP)
 
 
 def mark_used(conn: Connection, token_id: int, now: datetime) -> None:

@@ -74,6 +74,7 @@ def serve(host: str, port: int, workers: int, insecure_cookies: bool, with_sched
 
     from duban.errors import UsageError
     from duban.logconfig import configure
+    from duban.web.http_protocol import OneWriteHttpToolsProtocol
 
     s = settings()
     if with_scheduler and workers > 1:
@@ -89,9 +90,9 @@ def serve(host: str, port: int, workers: int, insecure_cookies: bool, with_sched
         if s.now:
             os.environ[_ENV["now"]] = s.now
         uvicorn.run("duban.commands.serve:worker_app", factory=True, host=host, port=port, workers=workers,
-                    log_level="warning", proxy_headers=True)
+                    log_level="warning", proxy_headers=True, http=OneWriteHttpToolsProtocol)
         return
-    config = uvicorn.Config(web, host=host, port=port, log_level="warning", proxy_headers=True)
+    config = uvicorn.Config(web, host=host, port=port, log_level="warning", proxy_headers=True, http=OneWriteHttpToolsProtocol)
     if not with_scheduler:
         uvicorn.Server(config).run()
         return

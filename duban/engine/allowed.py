@@ -23,13 +23,19 @@ def human_triggers(wf: Workflow, case: Case) -> list[tuple[str, tuple[str, ...]]
     workflow's own while it is suspended, and never one only the scheduler (`system`) fires."""
     if case.closed_at is not None:
         return []
-    own: list[tuple[str, tuple[str, ...]]] = []
-    if not case.suspended:
-        for trigger in wf.allowed_triggers(case.state):
-            roles = tuple(sorted(_roles(wf, case.state, trigger)))
-            if roles != ("system",):
-                own.append((trigger, roles))
+    own = [] if case.suspended else _own(wf, case.state)
     return own + shared_available(wf, case)
+
+
+def _own(wf: Workflow, state: str) -> list[tuple[str, tuple[str, ...]]]:
+    """The workflow's own triggers people fire from `state`, with their roles: a function of
+    the definition alone, worked out once per state (every case shown asks)."""
+    key = ("human_triggers", state)
+    found = wf.memo.get(key)
+    if found is None:
+        found = wf.memo[key] = tuple((trigger, roles) for trigger in wf.allowed_triggers(state)
+                                     if (roles := tuple(sorted(_roles(wf, state, trigger)))) != ("system",))
+    return list(found)
 
 
 def may_fire(wf: Workflow, case: Case, trigger: str) -> bool:

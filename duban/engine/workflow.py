@@ -70,6 +70,9 @@ class Workflow:
     raw: dict[str, Any] = field(repr=False)
     offsets: dict[tuple[str, int], Offset] = field(init=False, repr=False)
     _allowed: dict[str, tuple[str, ...]] = field(init=False, repr=False, default_factory=dict)
+    _from: dict[tuple[str, str], tuple[TransitionSpec, ...]] = field(init=False, repr=False, default_factory=dict)
+    # what pure functions of the definition work out per state, kept with it (it never changes)
+    memo: dict[Any, Any] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.offsets = {
@@ -136,7 +139,11 @@ class Workflow:
         return list(found)
 
     def transitions_from(self, state: str, trigger: str) -> list[TransitionSpec]:
-        return [t for t in self.spec.transitions if t.trigger == trigger and state in t.sources]
+        found = self._from.get((state, trigger))
+        if found is None:  # as `allowed_triggers`: every step and every case shown asks, per trigger
+            found = self._from[(state, trigger)] = tuple(
+                t for t in self.spec.transitions if t.trigger == trigger and state in t.sources)
+        return list(found)
 
     def state_label(self, state: str) -> str:
         spec = self.spec.states.get(state)

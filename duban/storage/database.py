@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from threading import Lock
 from typing import Any
@@ -30,6 +31,16 @@ ORIGIN = "duban_origin"  # the key of `Database.origin` in a write connection's 
 # every write transaction has one, from its start to its end, so whatever reads and writes
 # cases in it (a person's step, a scheduler chunk, a unit rename) writes only changed columns.
 SEEN = "duban_seen_cases"
+# The key of a SQLite write connection's info while its BEGIN must not wait (`Database.at_once`).
+NO_WAIT = "duban_no_wait"
+# Set by `Database.at_once` for the block's next write transaction (its first only: once that
+# one has begun, any later write in the block waits its turn as usual).
+_AT_ONCE: ContextVar[bool] = ContextVar("duban_write_at_once", default=False)
+
+
+class WriterBusy(Exception):
+    """A write asked for `at_once` found another write under way, and waited for none: nothing
+    was done, so the caller may run it again where waiting is fine."""
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -45,7 +56,16 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def _sqlite_begin(conn: Connection) -> None:
     # Straight to the driver (this runs for every transaction); its errors raised as Core raises them.
-    execute(conn, "BEGIN" if conn.get_execution_options().get(READ_ONLY, False) else "BEGIN IMMEDIATE")
+    if conn.get_execution_options().get(READ_ONLY, False):
+        execute(conn, "BEGIN")
+    elif not conn.info.get(NO_WAIT):
+        execute(conn, "BEGIN IMMEDIATE")
+    else:  # another process writing: "database is locked" at once, not after the busy wait
+        execute(conn, "PRAGMA busy_timeout=0")
+        try:
+            execute(conn, "BEGIN IMMEDIATE")
+        finally:
+            execute(conn, f"PRAGMA busy_timeout={BUSY_SECONDS * 1000}")
 
 
 @contextmanager
@@ -89,6 +109,8 @@ class Database:
         self._checked = False
         self._writer: Connection | None = None  # SQLite: the write connection, kept (`_sqlite_writer`)
         self._write_lock = Lock()
+        self._waiting = 0  # writers waiting for `_write_lock` (counted under `_count_lock`)
+        self._count_lock = Lock()
         # How the events written through this handle came (SPEC §12: the CLI sets
         # {"via": "cli", "os_user": …}); `audit_log.Chain` adds it to every event's data, so
         # no command can forget it. None: nothing added (Python callers, the tests' App).
@@ -115,14 +137,45 @@ class Database:
             return
         with self.translate():
             self._require_file()
-        with self.translate(), self._sqlite_writer() as conn, conn.begin():
+        at_once = _AT_ONCE.get()
+        if at_once:
+            _AT_ONCE.set(False)
+        with self.translate(), self._sqlite_writer(at_once) as conn, self._begin(conn, at_once):
             self._usable(conn)
             conn.info[ORIGIN] = self.origin
             with _identity_map(conn):
                 yield conn
 
     @contextmanager
-    def _sqlite_writer(self) -> Iterator[Connection]:
+    def at_once(self) -> Iterator[None]:
+        """The block's first write transaction begins at once or not at all: on SQLite, when
+        this process's writer or another process's write lock is taken, it raises
+        `WriterBusy` before doing anything, instead of waiting (up to BUSY_SECONDS) for its
+        turn. For a caller that must not block while it waits: `duban serve` runs a step on
+        its event loop when it can (`duban.web.auth.writing`). PostgreSQL writes never wait here."""
+        token = _AT_ONCE.set(self.is_sqlite)
+        try:
+            yield
+        finally:
+            _AT_ONCE.reset(token)
+
+    @staticmethod
+    def _begin(conn: Connection, at_once: bool) -> Any:
+        """`conn.begin()`; with `at_once`, SQLite's "database is locked" is `WriterBusy`."""
+        if not at_once:
+            return conn.begin()
+        conn.info[NO_WAIT] = True
+        try:
+            return conn.begin()
+        except OperationalError as exc:
+            if "locked" in str(exc.orig) or "busy" in str(exc.orig):
+                raise WriterBusy from None
+            raise
+        finally:
+            conn.info[NO_WAIT] = False
+
+    @contextmanager
+    def _sqlite_writer(self, at_once: bool = False) -> Iterator[Connection]:
         """The SQLite write connection, kept open between transactions and used by one
         thread at a time.
 
@@ -132,15 +185,30 @@ class Database:
         pool and back in for every step cost more Python time than SQLite takes to run the
         step's statements (README "Performance"). A SQLite file connection does not go stale;
         PostgreSQL's can (a server restart), so those keep the pool and its pre-ping."""
-        if not self._write_lock.acquire(timeout=BUSY_SECONDS):
-            raise StorageError(f"database {self.display_url} is busy: another write in this process has held it "
-                               f"for {BUSY_SECONDS} s; try again")
+        if at_once:
+            # a writer already waiting goes first: else one that never waits would take the lock
+            # each time it is let go (a Lock is not fair) and the waiting one would starve
+            if self._waiting or not self._write_lock.acquire(blocking=False):
+                raise WriterBusy
+        else:
+            with self._count_lock:
+                self._waiting += 1
+            try:
+                got = self._write_lock.acquire(timeout=BUSY_SECONDS)
+            finally:
+                with self._count_lock:
+                    self._waiting -= 1
+            if not got:
+                raise StorageError(f"database {self.display_url} is busy: another write in this process has held it "
+                                   f"for {BUSY_SECONDS} s; try again")
         try:
             conn = self._writer
             if conn is None or conn.closed or conn.invalidated:
                 conn = self._writer = self.engine.connect()
             try:
                 yield conn
+            except WriterBusy:
+                raise  # nothing began: the connection is as good as before
             except BaseException:
                 self._writer = None  # whatever went wrong, the next write starts on a fresh connection
                 conn.close()

@@ -16,7 +16,8 @@ from duban.errors import ConcurrencyError, NotFoundError, PermissionDeniedError,
 from duban.present.labels import role_label
 from duban.web import query, reviews, scope
 from duban.web.api_models import CasePage, Fire, Me, NewCase, Verified
-from duban.web.auth import Principal, api_principal, only, reading, web_of
+from duban.web.auth import Principal, api_principal, only, reading, web_of, writing
+from duban.web.context import Web
 from duban.web.errors import ApiError, field_of
 from duban.web.inbox import my_notices
 from duban.web.scope import case_id_of
@@ -104,9 +105,13 @@ def expected_version(if_match: str | None) -> int | None:
 
 @router.post("/cases/{case_id}/fire", response_model=dict[str, Any],
              summary="对案件执行操作（If-Match 防止覆盖他人的更新）")
-def fire(request: Request, case_id: str, body: Fire, p: Caller,
-         if_match: Annotated[str | None, Header(alias="If-Match")] = None) -> Response:
-    app = web_of(request).app
+async def fire(request: Request, case_id: str, body: Fire, p: Caller,
+               if_match: Annotated[str | None, Header(alias="If-Match")] = None) -> Response:
+    return await writing(web_of(request), _fire, web_of(request), case_id, body, p, if_match)
+
+
+def _fire(web: Web, case_id: str, body: Fire, p: Principal, if_match: str | None) -> Response:
+    app = web.app
     number = case_id_of(case_id)
     try:
         version = expected_version(if_match)
@@ -125,7 +130,7 @@ def fire(request: Request, case_id: str, body: Fire, p: Caller,
     except RefusedError as exc:  # not allowed now, or a guard failed: what this caller could do
         allowed = [a.trigger for a in scope.actions(app, p.user, app.show(number))]
         raise ApiError(409, "refused", str(exc), allowed=allowed) from None
-    return _case_answer(_shown(request, p, after))
+    return _case_answer(scope.with_my_triggers(app, p.user, after))
 
 
 @router.get("/cases/{case_id}/events", summary="案件的审计事件")
