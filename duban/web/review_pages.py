@@ -10,7 +10,7 @@ user gets 403). Everything is built by `duban.web.reviews` over the service laye
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
@@ -86,14 +86,13 @@ WIDTH_SAMPLE = 1000
 
 @router.get("/cases.xlsx")
 def ledger_xlsx(request: Request, p: Signed) -> Response:
-    """The filtered ledger as XLSX (`reviews.ledger_xlsx`'s cells), filled a keyset page at a
+    """The filtered ledger as XLSX (`reviews.ledger_cells`), filled a keyset page at a
     time (`query.pages`) into a write-only workbook on disk, then sent from the file and removed."""
     import tempfile
-    from datetime import datetime
     from itertools import chain
     from pathlib import Path
 
-    from duban.present.render import XlsxBook, xlsx_value
+    from duban.present.render import XlsxBook
     from duban.web.case_pages import CSV_COLUMNS, _filters
 
     app = web_of(request).app
@@ -101,15 +100,11 @@ def ledger_xlsx(request: Request, p: Signed) -> Response:
     pages = query.pages(app, p.user, filters)
     first = next(pages, [])  # a bad filter is refused here, before anything is written
 
-    def value(row: dict[str, Any], key: str) -> Any:
-        v = row.get(key)
-        return xlsx_value(datetime.fromisoformat(v) if key.endswith("_at") and v else v, app.tz)
-
     folder = Path(tempfile.mkdtemp(prefix="duban-ledger-"))
     try:
         path = folder / "ledger.xlsx"
         with XlsxBook.open(path) as book:
-            book.sheet("督办台账", CSV_COLUMNS, ([value(r, k) for k, _ in CSV_COLUMNS]
+            book.sheet("督办台账", CSV_COLUMNS, (reviews.ledger_cells(r, CSV_COLUMNS, app.tz)
                                               for page in chain([first], pages) for r in page), sample=WIDTH_SAMPLE)
     except BaseException:
         reviews.remove_dir(folder)

@@ -74,19 +74,12 @@ def xlsx_bytes(report: Report, tz: Any) -> bytes:
         return path.read_bytes()
 
 
-def ledger_xlsx(rows: list[dict[str, Any]], columns: list[tuple[str, str]], tz: Any) -> bytes:
-    """督办台账 as XLSX: deadlines as Excel dates, text never a formula (`XlsxBook`)."""
-    from duban.present.render import XlsxBook, xlsx_value
+def ledger_cells(row: dict[str, Any], columns: list[tuple[str, str]], tz: Any) -> list[Any]:
+    """A 督办台账 row's XLSX cells: deadlines as Excel dates, text never a formula (`xlsx_value`)."""
+    from duban.present.render import xlsx_value
 
-    def value(row: dict[str, Any], key: str) -> Any:
-        v = row.get(key)
-        return xlsx_value(datetime.fromisoformat(v) if key.endswith("_at") and v else v, tz)
-
-    with tempfile.TemporaryDirectory(prefix="duban-ledger-") as tmp:
-        path = Path(tmp) / "ledger.xlsx"
-        with XlsxBook.open(path) as book:
-            book.sheet("督办台账", columns, [[value(r, k) for k, _ in columns] for r in rows])
-        return path.read_bytes()
+    return [xlsx_value(datetime.fromisoformat(v) if k.endswith("_at") and v else v, tz)
+            for k in (key for key, _ in columns) for v in (row.get(k),)]
 
 
 def audit_filter(app: App, params: Params) -> Any:
