@@ -5,10 +5,10 @@ count as ladder rungs and decisions is the reports' business, so the caller name
 
 A period report reads its period's cases only (issue 16): those opened by its end and not
 closed before its start (`period_cases`, migration 0010's index), streamed a batch at a
-time, and for each batch only the escalations and decisions of those cases (`decisions`). A case
-closed before the period took no step in it: a closed case can no longer move (the engine
-refuses), and closing ended its deadlines and cancelled its timers. The accountability
-brief reads whole the cases it covers and their full timelines.
+time, and for each batch only the escalations and decisions of those cases (`decisions`).
+A case closed before the period took no step in it: a closed case can no longer move (the
+engine refuses), and closing ended its deadlines and cancelled its timers. The
+accountability brief reads whole the cases it covers and their full timelines.
 """
 
 from __future__ import annotations
