@@ -1,8 +1,8 @@
 """`python -m bench reads`: what people read all day, at office scale (SPEC §11 "new" rows).
 
 For each size (``DUBAN_BENCH_READ_SIZES``, default 10,000 and 100,000 cases; ten audit
-events a case) and each database (SQLite; PostgreSQL when ``DUBAN_TEST_PG`` or the bench's
-server answers), an office is loaded with `bench.load`, then each read is timed against
+events a case) and each database (``DUBAN_BENCH_READ_DBS``, default ``sqlite,postgresql``;
+PostgreSQL when ``DUBAN_TEST_PG`` or the bench's server answers), an office is loaded with `bench.load`, then each read is timed against
 its anchor — the same rows asked for by hand in SQL on the same database, in the same run:
 
 - ``todo``: the first page (50) of one unit's to-do list (`duban.web.query.todo`, the board's
@@ -52,6 +52,11 @@ TITLE = "供暖"
 
 def sizes() -> list[int]:
     return [int(s) for s in os.environ.get("DUBAN_BENCH_READ_SIZES", "10000,100000").split(",") if s.strip()]
+
+
+def databases() -> list[str]:
+    """`DUBAN_BENCH_READ_DBS` (default both): e.g. `sqlite` alone for a run at 1M cases."""
+    return [s.strip() for s in os.environ.get("DUBAN_BENCH_READ_DBS", "sqlite,postgresql").split(",") if s.strip()]
 
 
 def _median(fn: Callable[[], object]) -> float:
@@ -303,7 +308,7 @@ def _http(url: str, unit_token: str, office_token: str, case_id: int, local: dic
 
 def bench_reads() -> dict[str, Any]:
     runs: dict[str, Any] = {}
-    for kind in ("sqlite", "postgresql"):
+    for kind in databases():
         for n in sizes():
             print(f"reads: {kind}, {n:,} cases", file=sys.stderr)
             with office(kind, n) as url:
