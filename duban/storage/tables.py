@@ -110,9 +110,7 @@ Index("ix_cases_open_lead_unit_due_at", CASES.c.lead_unit, CASES.c.due_at,
 Index("ix_cases_open_workflow_state", CASES.c.workflow, CASES.c.state,
       sqlite_where=CASES.c.closed_at.is_(None), postgresql_where=CASES.c.closed_at.is_(None))
 Index("ix_cases_opened_at", CASES.c.opened_at)
-# A report's period (migration 0010, `report_reads.period_cases`): opened by its end and not
-# closed before its start, as two ranges of this index (the open cases opened by the end,
-# those closed since the start), opened_at checked in the index.
+# A report's period (0010, report_reads.period_cases): open or closed since its start, opened by its end.
 Index("ix_cases_closed_at_opened_at", CASES.c.closed_at, CASES.c.opened_at)
 
 # Lead and co-units of each case, for `case list --unit` and unit-scoped reports.
