@@ -147,24 +147,32 @@ def anchor_case(conn: Any, case_id: int) -> None:
     _sql(conn, "SELECT * FROM audit_events WHERE case_id = ? ORDER BY seq", (case_id,))
 
 
+# The reports' anchors count the period's cases (opened by its end, not closed before its
+# start) and those cases' escalations and decisions before its end: the rows the report
+# reads. Instants are UTC text in the stored form, so SQLite compares them as it stores them.
+def _period(c: str = "") -> str:
+    return f"{c}opened_at <= ? AND ({c}closed_at IS NULL OR {c}closed_at >= ?)"
+
+
 def anchor_units(conn: Any, since: str, until: str) -> None:
     _sql(conn, "SELECT lead_unit, COUNT(*), SUM(CASE WHEN closed_at IS NOT NULL THEN 1 ELSE 0 END),"
                " SUM(CASE WHEN overdue = ? THEN 1 ELSE 0 END), SUM(escalation_level) FROM cases"
-               " WHERE opened_at <= ? AND (closed_at IS NULL OR closed_at >= ?) GROUP BY lead_unit",
-         (True, until, since))
+               f" WHERE {_period()} GROUP BY lead_unit", (True, until, since))
     _sql(conn, "SELECT c.lead_unit, e.action, COUNT(*) FROM audit_events e JOIN cases c ON c.id = e.case_id"
-               " WHERE e.action IN ('escalate', 'overtaken') OR e.\"trigger\" = 'hold_accountable'"
-               " GROUP BY c.lead_unit, e.action")
+               " WHERE (e.action IN ('escalate', 'overtaken') OR e.\"trigger\" = 'hold_accountable') AND e.at < ?"
+               f" AND {_period('c.')}"
+               " GROUP BY c.lead_unit, e.action", (until, until, since))
 
 
 def anchor_bulletin(conn: Any, since: str, until: str) -> None:
     _sql(conn, "SELECT workflow, SUM(CASE WHEN opened_at BETWEEN ? AND ? THEN 1 ELSE 0 END),"
                " SUM(CASE WHEN closed_at BETWEEN ? AND ? THEN 1 ELSE 0 END),"
-               " SUM(CASE WHEN closed_at IS NULL AND overdue = ? THEN 1 ELSE 0 END) FROM cases GROUP BY workflow",
-         (since, until, since, until, True))
-    _sql(conn, "SELECT action, COUNT(*) FROM audit_events WHERE at BETWEEN ? AND ?"
-               " AND (action IN ('escalate', 'overtaken') OR \"trigger\" = 'hold_accountable') GROUP BY action",
-         (since, until))
+               " SUM(CASE WHEN closed_at IS NULL AND overdue = ? THEN 1 ELSE 0 END) FROM cases"
+               f" WHERE {_period()} GROUP BY workflow", (since, until, since, until, True, until, since))
+    _sql(conn, "SELECT e.action, COUNT(*) FROM audit_events e JOIN cases c ON c.id = e.case_id"
+               " WHERE e.at BETWEEN ? AND ? AND (e.action IN ('escalate', 'overtaken') OR e.\"trigger\" = 'hold_accountable')"
+               f" AND {_period('c.')} GROUP BY e.action",
+         (since, until, until, since))
 
 
 # -- the office ------------------------------------------------------------------------
@@ -259,7 +267,7 @@ def measure(url: str) -> dict[str, Any]:
                 return fn(conn)
         return run
 
-    month = ("2026-11-01T00:00:00+08:00", "2026-11-30T23:59:59+08:00")
+    month = ("2026-10-31 16:00:00", "2026-11-30 15:59:59")  # November in Beijing, as UTC
     pairs_of: dict[str, tuple[Callable[[], object], Callable[[], object]]] = {
         "todo": (lambda: query.todo(app, worker), anchored(lambda c: anchor_todo(c, unit, pairs))),
         "overdue_unit": (lambda: app.list_cases(unit=unit, overdue=True, limit=PAGE),
