@@ -121,6 +121,11 @@ def table(results: dict[str, Any]) -> str:
             lines.append(f"| HTTP {label}, {h['clients']} clients | {r['http_per_s']:,}/s, p50 {r['p50_ms']} ms, "
                          f"p99 {r['p99_ms']} ms (×{r['p99_over_p50']}) | in-process {local} {r['in_process_per_s']:,}/s "
                          f"| {r['ratio']:.2f} | ≥ 0.50, p99 ≤ 5 × p50 |")
+    if "framework_per_s" in h.get("read", {}):
+        r = h["read"]
+        lines.append(f"| the bare framework serving the same bytes (FastAPI on uvicorn, no sign-in, no database) | "
+                     f"{r['framework_per_s']:,}/s | in-process App.show + my_triggers {r['in_process_per_s']:,}/s | "
+                     f"{r['framework_over_in_process']:.2f} | (the ceiling of the read's ratio here) |")
     m = results.get("memory", {})
     if m:
         lines.append(f"| memory per open case ({m['cases']:,} cases) | {m['duban_bytes_per_case']:,} B | "

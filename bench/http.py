@@ -20,6 +20,7 @@ request, under that load. `server_cpu_ms` is the server process's own CPU time p
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -64,12 +65,29 @@ def _cpu_seconds(pid: int) -> float:
 def server(url: str, now: datetime = START, *, tries: int = 300) -> Iterator[tuple[str, int]]:
     """One `duban serve` process on a free port, its clock pinned to `now`, until the block
     ends; it has `tries` tenths of a second to listen (a big office takes longer to open)."""
+    port = _free_port()
+    with _process([sys.executable, "-m", "duban.cli", "--db", url, "--now", now.isoformat(), "serve",
+                   "--port", str(port)], port, tries) as found:
+        yield found
+
+
+@contextmanager
+def _bare_server(body: bytes) -> Iterator[tuple[str, int]]:
+    """`bench.bare_app` serving `body` at the case read's path, on a free port."""
+    port = _free_port()
+    with tempfile.NamedTemporaryFile(suffix=".json") as f:
+        f.write(body)
+        f.flush()
+        with _process([sys.executable, "-m", "bench.bare_app", str(port), f.name], port, 300) as found:
+            yield found
+
+
+@contextmanager
+def _process(command: list[str], port: int, tries: int) -> Iterator[tuple[str, int]]:
     import httpx
 
-    port = _free_port()
     env = {**os.environ, "DUBAN_NOW": "", "DUBAN_LOG_LEVEL": "WARNING"}
-    proc = subprocess.Popen([sys.executable, "-m", "duban.cli", "--db", url, "--now", now.isoformat(), "serve",
-                             "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(tries):
@@ -268,6 +286,11 @@ def bench_http(reads: int, fires: int) -> dict[str, Any]:
             _concurrently(warm_reads, read, lambda: None, nothing)
             read_local = _concurrently(read_ids, read, lambda: None, nothing)
             bare_show = _concurrently(read_ids, lambda _, i: app.show(i), lambda: None, nothing)
+        # the framework alone serving the same bytes: what any FastAPI endpoint reaches here
+        document = json.dumps(read(None, read_ids[0]), ensure_ascii=False, separators=(",", ":")).encode()
+        with _bare_server(document) as (bare, bare_pid):
+            framework, _ = _timed_http(bare_pid, bare, "-", [("GET", f"/api/v1/cases/{i}", None) for i in read_ids])
+        with server(url) as (base, pid):
             _concurrently(http_warm, post, client(tokens["fgj"]), close)
             fire_http, fire_cpu = _timed_http(pid, base, tokens["fgj"],
                                               [("POST", f"/api/v1/cases/{i}/fire", FIRE) for i in http_fire])
@@ -276,7 +299,8 @@ def bench_http(reads: int, fires: int) -> dict[str, Any]:
             fire_same = _concurrently(same_fire, fire_document, lambda: None, nothing)
         app.db.dispose()
     read_figures = {**_figures(read_http, read_local, read_cpu), "bare_show_per_s": round(bare_show[0]),
-                    "bare_show_ratio": round(read_http[0] / bare_show[0], 3)}
+                    "bare_show_ratio": round(read_http[0] / bare_show[0], 3),
+                    "framework_per_s": round(framework[0]), "framework_over_in_process": round(framework[0] / read_local[0], 3)}
     return {"clients": CLIENTS, "reads": reads, "fires": fires, "read": read_figures,
             "fire": {**_figures(fire_http, fire_local, fire_cpu), "same_work_per_s": round(fire_same[0]),
                      "same_work_ratio": round(fire_http[0] / fire_same[0], 3)}, "ratio": round(min(read_http[0] / read_local[0],
