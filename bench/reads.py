@@ -198,7 +198,7 @@ def office(kind: str, n: int) -> Iterator[str | None]:
     from sqlalchemy import create_engine, text
 
     base = os.environ.get("DUBAN_TEST_PG", PG_ADMIN)
-    name = f"duban_office_{n}"
+    name = f"{os.environ.get('DUBAN_BENCH_PG_PREFIX', 'duban_office')}_{n}"  # two runs side by side: two prefixes
     try:
         admin = create_engine(base, isolation_level="AUTOCOMMIT")
         with admin.connect() as c:
