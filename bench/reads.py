@@ -12,7 +12,8 @@ its anchor — the same rows asked for by hand in SQL on the same database, in t
 - ``overdue_unit``: the first page (50) of `case list --overdue --unit U --limit 50`
   (`App.list_cases`); anchor: the 50 rows with their timers.
 - ``ledger``: the board's 督办台账, first page, workflow and unit filters and a title search
-  (`query.ledger` → `query.lines`, as the board's page); anchor: the 50 rows with their timers.
+  (`query.ledger` → `query.lines`, as the board's page, with its 共 N 件); anchor: the count
+  and the 50 rows with their timers.
 - ``case_page``: one case with its deadlines and timeline (`App.show` + `App.history`).
 - ``report_units`` (a quarter) and ``report_bulletin`` (a month), through `Reviews`; anchor:
   the same counts by a GROUP BY. Also each report's peak RSS as a `duban report` process.
@@ -136,9 +137,10 @@ def anchor_overdue(conn: Any, unit: str) -> list[Any]:
 
 
 def anchor_ledger(conn: Any, unit: str) -> list[Any]:
-    return _with_timers(conn, _sql(conn, "SELECT * FROM cases WHERE workflow = ? AND id IN (SELECT case_id FROM"
-                                         " case_units WHERE unit = ?) AND title LIKE ? ORDER BY id LIMIT 50",
-                                   ("supervision", unit, f"%{TITLE}%")))
+    where = "workflow = ? AND id IN (SELECT case_id FROM case_units WHERE unit = ?) AND title LIKE ?"
+    params = ("supervision", unit, f"%{TITLE}%")
+    _sql(conn, f"SELECT COUNT(*) FROM cases WHERE {where}", params)  # the page's 共 N 件, as the board shows it
+    return _with_timers(conn, _sql(conn, f"SELECT * FROM cases WHERE {where} ORDER BY id LIMIT 50", params))
 
 
 def anchor_case(conn: Any, case_id: int) -> None:
