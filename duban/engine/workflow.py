@@ -146,12 +146,20 @@ class Workflow:
         return list(found)
 
     def state_label(self, state: str) -> str:
-        spec = self.spec.states.get(state)
-        return spec.label if spec else state
+        key = ("state_label", state)
+        found = self.memo.get(key)
+        if found is None:  # looked up once per state: a timeline labels two states per event
+            spec = self.spec.states.get(state)
+            found = self.memo[key] = spec.label if spec else state
+        return str(found)
 
     def trigger_label(self, trigger: str) -> str:
-        found = self.spec.transition_for(trigger)
-        return found[0].label if found else trigger
+        key = ("trigger_label", trigger)
+        found = self.memo.get(key)
+        if found is None:
+            transitions = self.spec.transition_for(trigger)
+            found = self.memo[key] = transitions[0].label if transitions else trigger
+        return str(found)
 
     def is_final(self, state: str) -> bool:
         return self.spec.states[state].final
