@@ -221,7 +221,7 @@ def load(url: str, cases: int, events: int, units: int = 100, seed: int = 16) ->
             row.update(id=case_id, title=title, lead_unit=lead, co_units=[co] if co else [],
                        deadlines=c.json(t.case["deadlines"], c.deadlines, title, lead, co, shift),
                        data=c.json(t.case["data"], c.case_data, title, lead, co, shift))
-            for key in ("opened_at", "due_at", "closed_at", "updated_at"):
+            for key in ("opened_at", "due_at", "closed_at", "updated_at", "next_due_at"):
                 if row[key] is not None:
                     row[key] -= shift
             w_cases.add([row[n] for n in case_cols])

@@ -94,6 +94,14 @@ class Case:
         """True while any deadline has passed unmet, whatever the state (SPEC §6.2)."""
         return any(d.status == RUNNING and d.missed for d in self.deadlines.values())
 
+    @property
+    def next_due_at(self) -> datetime | None:
+        """The nearest running deadline's instant (None when closed or none runs): the
+        to-do's order, nearest first (`web.cards.due_sort_key`), stored so an index serves it."""
+        if self.closed_at is not None:
+            return None
+        return min((d.due_at for d in self.deadlines.values() if d.status == RUNNING), default=None)
+
     def units(self) -> list[str]:
         return [self.lead_unit, *self.co_units]
 

@@ -302,16 +302,9 @@ class CaseService:
                         break
             if len(kept) > limit or len(found) < batch:
                 break
-            cursor, batch = (_next_due(found[-1]), found[-1].id or 0), min(2 * batch, 2000)
+            cursor, batch = (found[-1].next_due_at, found[-1].id or 0), min(2 * batch, 2000)
         shown = kept[:limit]
         return (self.views(uow, shown) if shown else []), len(kept) > limit
-
-
-def _next_due(case: Case) -> datetime | None:
-    """The nearest running deadline of an open case (the to-do's order: `CaseQuery.by_due`)."""
-    if case.closed_at is not None:
-        return None
-    return min((d.due_at for d in case.deadlines.values() if d.status == "running"), default=None)
 
 
 def _pinned_row(versions: WorkflowVersions, name: str, version: int, case_id: int | None) -> dict[str, Any]:

@@ -2,20 +2,21 @@
 
 Every filter a list has is a WHERE clause here (`duban.engine.ports.CaseQuery`), the page is
 a keyset page — by case id (``id > :after ORDER BY id LIMIT n``: the ledger), or by due
-date then id (`by_due`: the to-do, 已办 and 协办, soonest first, undated last) — so a list
-costs what its page costs and not what the office holds: the views (labels, deadlines,
-timers) are built by the caller for the page's rows only. Migration 0009's indexes serve
+nearest running deadline then id (`by_due`: the to-do, 已办 and 协办, soonest first, none
+running last) — so a list costs what its page costs and not what the office holds: the views
+(labels, deadlines, timers) are built by the caller for the page's rows only. Indexes serve
 these paths: `case_units (unit, case_id)` for a unit, the open cases by `(workflow, state)`
-for a to-do, `cases (due_at)` for the due order.
+for a to-do (0009), the open cases by `(next_due_at, id)` for the due order and
+`audit_events (actor, case_id)` for 已办 (0011).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import TIMESTAMP, Connection, String, Text, and_, bindparam, cast, func, literal_column, or_, select
+from sqlalchemy import Connection, Text, and_, cast, func, or_, select
 
 from duban.engine.model import Case
 from duban.engine.ports import CaseQuery
@@ -103,21 +104,10 @@ def page(conn: Connection, q: CaseQuery, *, states: frozenset[tuple[str, str]] |
 
 # The board's "nearest deadline first" (SPEC §13, `web.cards.due_sort_key`): of an open case's
 # deadlines that run, the one falling due first; a case with none running (or closed) last.
-# No column holds it (`cases.due_at` is the 办结时限 only: a 签收时限 of one working day falls due
-# long before), so it is read from the `deadlines` JSON. SQLite's julianday() counts whole
-# milliseconds from any ISO form of an instant, so a cursor written in another zone still
-# compares equal; PostgreSQL's timestamptz is exact.
-_NEXT_DUE = {
-    "sqlite": "(CASE WHEN cases.closed_at IS NULL THEN (SELECT min(julianday(json_extract(d.value, '$.due_at')))"
-              " FROM json_each(cases.deadlines) AS d WHERE json_extract(d.value, '$.status') = 'running') END)",
-    "postgresql": "(CASE WHEN cases.closed_at IS NULL THEN (SELECT min(CAST(d.value ->> 'due_at' AS TIMESTAMPTZ))"
-                  " FROM json_each(cases.deadlines) AS d WHERE d.value ->> 'status' = 'running') END)",
-}
-
-
+# Stored with the case (`cases.next_due_at`, migration 0011), so the order is a column's.
 def next_due(dialect: str) -> Any:
-    """A case's nearest running deadline, as an SQL expression (`_NEXT_DUE`)."""
-    return literal_column(_NEXT_DUE[dialect])
+    """A case's nearest running deadline, as an SQL expression (`cases.next_due_at`)."""
+    return CASES.c.next_due_at
 
 
 def after_due(due: Any, dialect: str, at: datetime | None, case_id: int) -> Any:
@@ -125,9 +115,7 @@ def after_due(due: Any, dialect: str, at: datetime | None, case_id: int) -> Any:
     and a higher id, or none running (those come last, in id order)."""
     if at is None:
         return and_(due.is_(None), CASES.c.id > case_id)
-    text = bindparam("after_at", at.astimezone(UTC).isoformat(), type_=String)
-    instant = func.julianday(text) if dialect == "sqlite" else cast(text, TIMESTAMP(timezone=True))
-    return or_(due > instant, and_(due == instant, CASES.c.id > case_id), due.is_(None))
+    return or_(due > at, and_(due == at, CASES.c.id > case_id), due.is_(None))
 
 
 def cases(conn: Connection, *, unit: str | None = None, workflow: str | None = None, overdue: bool | None = None,

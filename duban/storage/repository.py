@@ -73,7 +73,7 @@ def _case_values(case: Case, now: datetime) -> dict[str, Any]:
         "opened_at": case.opened_at, "opened_by": case.opened_by, "due_rule": case.due_rule,
         "due_at": case.due_at, "closed_at": case.closed_at, "escalation_level": case.escalation_level,
         "overdue": case.overdue, "suspended": case.suspended, "deadlines": case.deadlines_json(),
-        "data": case.data, "updated_at": now,
+        "data": case.data, "updated_at": now, "next_due_at": case.next_due_at,
     }
 
 

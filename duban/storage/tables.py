@@ -1,13 +1,10 @@
 """The schema: every table duban reads and writes, declared once, in SQLAlchemy Core.
 
-This metadata is the one declaration of the schema. The repository reads and writes through
-these tables (Core is 3.8× the ORM's speed per transaction, LIBRARIES.md §3, and importing
-only Core keeps `duban case show` under its start-up target, README "Performance"); the
-migration environment (`duban/storage/migrations/env.py`) compares against it, so new
-migrations are generated from it; and tests/integration/test_schema_matches_migrations.py
+The repository reads and writes through these tables (Core: 3.8× the ORM's speed per
+transaction, LIBRARIES.md §3, and `duban case show` within its start-up target); the migration
+environment compares against them; tests/integration/test_schema_matches_migrations.py
 migrates a fresh database to head, as `duban init` does, and fails on any difference alembic
-finds between it and this metadata, on SQLite and PostgreSQL. A table or column changed
-here and not in a migration (or the reverse) fails that test.
+finds between it and this metadata, on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -102,7 +99,11 @@ CASES = Table(
     _required("data", JSON, default=dict),
     _required("version", Integer, default=1),  # optimistic concurrency: every update checks and bumps it
     _required("updated_at", UTCDateTime()),
+    _optional("next_due_at", UTCDateTime()),  # the nearest running deadline, None if none or closed (0011)
 )
+# The to-do's order, nearest running deadline first (0011, storage.listing), on open cases only.
+Index("ix_cases_open_next_due_at", CASES.c.next_due_at, CASES.c.id,
+      sqlite_where=CASES.c.closed_at.is_(None), postgresql_where=CASES.c.closed_at.is_(None))
 # The reads of an office at scale (migration 0009, README "Performance"): a unit's open cases
 # by nearest deadline, the open cases in the states where a role has a step, a period's cases.
 Index("ix_cases_open_lead_unit_due_at", CASES.c.lead_unit, CASES.c.due_at,
@@ -157,6 +158,7 @@ AUDIT = Table(
     _required("prev_hash", String),
     _required("hash", String),
 )
+Index("ix_audit_events_actor_case_id", AUDIT.c.actor, AUDIT.c.case_id)  # 已办: the cases a user acted on (0011)
 
 # A signed checkpoint of the audit log (SPEC §15) and the Merkle frontier at its size.
 CHECKPOINTS = Table(
@@ -365,8 +367,7 @@ ATTACHMENTS = Table(
     _required("added_at", UTCDateTime()),
 )
 
-# 关注 (SPEC §13): which office user watches which case; rebuilt from the audit events by
-# `audit verify --state`.
+# 关注 (SPEC §13): who of the office watches which case (`audit verify --state` rebuilds it).
 WATCHES = Table(
     "watches", METADATA,
     Column("case_id", Integer, ForeignKey("cases.id"), primary_key=True, autoincrement=False),
@@ -383,9 +384,8 @@ NOTICE_READS = Table(
 )
 
 
-# The scheduler's own table (SPEC §6.4): one row per scheduler node, for `duban scheduler
-# status`. Timers and their claims live in `timers`; this only records who runs and when each
-# node last swept, so an operator can see a stopped or stuck node.
+# The scheduler's own table (SPEC §6.4): one row per node, for `duban scheduler status`:
+# who runs and when each last swept (timers and their claims live in `timers`).
 SCHEDULER_NODES = Table(
     "scheduler_nodes", METADATA,
     Column("node", String, primary_key=True),

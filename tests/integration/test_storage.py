@@ -416,12 +416,14 @@ class TestUnitOfWork:
         return sent
 
     def test_an_update_writes_only_the_changed_columns(self, app: App, monkeypatch: pytest.MonkeyPatch) -> None:
-        """Accepting a case sets its state, deadlines, version and updated_at, and leaves the title and units alone."""
+        """Accepting a case sets its state, deadlines, nearest deadline (the 签收时限 ended), version and
+        updated_at, and leaves the title and units alone."""
         case_id = open_case(app)
         sent = self.case_updates(monkeypatch)
         app.transition(case_id, "accept", actor="fgj")
         assert len(sent) == 1
-        assert sent[0].startswith('UPDATE cases SET "state" = ?, "deadlines" = ?, "version" = ?, "updated_at" = ?')
+        assert sent[0].startswith('UPDATE cases SET "state" = ?, "deadlines" = ?, "next_due_at" = ?, "version" = ?, '
+                                  '"updated_at" = ?')
         assert '"title"' not in sent[0] and '"lead_unit"' not in sent[0]
 
     def test_a_case_read_elsewhere_gets_every_column_written(self, app: App, monkeypatch: pytest.MonkeyPatch) -> None:

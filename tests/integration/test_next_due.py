@@ -1,0 +1,95 @@
+"""`cases.next_due_at` (migration 0011): the nearest running deadline, stored with every case
+so 我的待办's order is an index's. It must be what the board shows as nearest — the soonest
+`due_at` among the running deadlines of the case as shown, none when closed or none runs —
+after every kind of step, on SQLite and PostgreSQL, and migration 0011 fills it for cases
+written before it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import select
+
+from duban.clock import ManualClock
+from duban.service.app import App
+from duban.storage.database import MIGRATIONS, Database
+from duban.storage.tables import CASES
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture
+def app(any_db_url: str) -> Iterator[App]:
+    a = App(Database(any_db_url), ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=TZ)), TZ)
+    a.init()
+    a.add_user("wang", "office", None)
+    a.add_user("fgj", "unit", "区发改局")
+    yield a
+    a.db.dispose()
+
+
+def stored(app: App, case_id: int) -> datetime | None:
+    with app.db.read() as conn:
+        value: datetime | None = conn.execute(select(CASES.c.next_due_at).where(CASES.c.id == case_id)).scalar_one()
+        return value
+
+
+def shown_nearest(app: App, case_id: int) -> datetime | None:
+    case = app.show(case_id)
+    if case["closed_at"] is not None:
+        return None
+    running = [datetime.fromisoformat(d["due_at"]) for d in case["deadlines"] if d["status"] == "running"]
+    return min(running, default=None)
+
+
+def test_next_due_follows_every_kind_of_step(app: App) -> None:
+    clock = app.clock
+    assert isinstance(clock, ManualClock)
+    case_id = int(app.open_case("supervision", title="建立政策问题台帐", lead_unit="区发改局", co_units=[],
+                                due="10wd", values={}, actor="wang")["id"])
+    seen = []
+
+    def check() -> None:
+        expected = shown_nearest(app, case_id)
+        assert stored(app, case_id) == expected
+        seen.append(expected)
+
+    check()  # opened: 签收时限 (1 working day) before 办结时限
+    app.fire(case_id, "accept", actor="fgj")
+    check()  # signed for: the 签收时限 ended, the 办结时限 is the nearest
+    app.fire(case_id, "suspend", actor="wang", note="等待上级批复")
+    check()  # suspended: the paused deadline's instant, as the board shows it
+    clock.advance(days=3)
+    app.fire(case_id, "resume", actor="wang", note="已批复")
+    check()  # resumed: the deadline moved by the pause
+    app.fire(case_id, "request_extension", actor="fgj", note="需协调", values={"until": "2026-05-29"})
+    app.fire(case_id, "approve_extension", actor="wang", note="同意")
+    check()  # extended
+    app.fire(case_id, "report", actor="fgj", note="已办结")
+    check()  # reported: the unit's deadlines ended, none runs while the office checks
+    app.fire(case_id, "verify", actor="wang", note="核实")
+    check()  # closed: none
+    assert seen[0] is not None and seen[0] < seen[1]
+    assert seen[-1] is None
+    assert None not in seen[:5] and seen[3] > seen[2] and seen[4] > seen[3]  # the pause, then the extension moved it
+
+
+def test_migration_0011_fills_it_for_cases_written_before(app: App) -> None:
+    ids = [int(app.open_case("supervision", title=f"事项{i}", lead_unit="区发改局", co_units=[], due="10wd",
+                             values={}, actor="wang")["id"]) for i in range(3)]
+    app.fire(ids[1], "accept", actor="fgj")
+    app.fire(ids[2], "suspend", actor="wang", note="暂停")
+    expected = {i: shown_nearest(app, i) for i in ids}
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with app.db.engine.begin() as conn:  # back to before 0011, and up again: its backfill
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0010")
+        command.upgrade(cfg, "head")
+    assert {i: stored(app, i) for i in ids} == expected
+    assert None not in expected.values() and expected[ids[0]] != expected[ids[1]]
