@@ -13,7 +13,6 @@ for a to-do (0009), the open cases by `(next_due_at, id)` for the due order and
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Text, and_, cast, func, or_, select
@@ -84,38 +83,39 @@ def page(conn: Connection, q: CaseQuery, *, states: frozenset[tuple[str, str]] |
     in due order), at most `q.limit`; with `count`, how many match in all (the same WHERE,
     without the page)."""
     where = conditions(q, states=states, unit=unit, workflow=workflow)
-    if q.by_due:
-        due = next_due(conn.dialect.name)
-        stmt = select(CASES).where(*where).order_by(due.asc().nulls_last(), CASES.c.id)
-        if q.after_due is not None:
-            stmt = stmt.where(after_due(due, conn.dialect.name, *q.after_due))
-    else:
-        stmt = select(CASES).where(*where).order_by(CASES.c.id)
     if q.after is not None:
-        stmt = stmt.where(CASES.c.id > q.after)
-    if q.limit is not None:
-        stmt = stmt.limit(q.limit)
-    found = [case_from_row(r) for r in conn.execute(stmt)]
+        where.append(CASES.c.id > q.after)
+    found = _by_due(conn, q, where) if q.by_due else _rows(conn, select(CASES).where(*where).order_by(CASES.c.id), q.limit)
     total = None
     if count:
         total = int(conn.execute(select(func.count()).select_from(CASES).where(*where)).scalar_one())
     return found, total
 
 
-# The board's "nearest deadline first" (SPEC §13, `web.cards.due_sort_key`): of an open case's
-# deadlines that run, the one falling due first; a case with none running (or closed) last.
-# Stored with the case (`cases.next_due_at`, migration 0011), so the order is a column's.
-def next_due(dialect: str) -> Any:
-    """A case's nearest running deadline, as an SQL expression (`cases.next_due_at`)."""
-    return CASES.c.next_due_at
+def _rows(conn: Connection, stmt: Any, limit: int | None) -> list[Case]:
+    return [case_from_row(r) for r in conn.execute(stmt if limit is None else stmt.limit(limit))]
 
 
-def after_due(due: Any, dialect: str, at: datetime | None, case_id: int) -> Any:
-    """The cases after (at, case_id) in the due order: a later nearest deadline, the same one
-    and a higher id, or none running (those come last, in id order)."""
-    if at is None:
-        return and_(due.is_(None), CASES.c.id > case_id)
-    return or_(due > at, and_(due == at, CASES.c.id > case_id), due.is_(None))
+def _by_due(conn: Connection, q: CaseQuery, where: list[Any]) -> list[Case]:
+    """The due order in two parts: the cases with a running deadline by (next_due_at, id),
+    then those with none, by id (the second asked only when the first leaves the page
+    short). Each is an order an index can give (`ix_cases_open_next_due_at` on open cases);
+    one ORDER BY … NULLS LAST is not (an index keeps NULLs at one end, which end differs by
+    database). Whether the planner walks that index or sorts the candidates it found by
+    another (a unit's `case_units`) is its choice: SQLite, with no statistics, sorts."""
+    due, after = CASES.c.next_due_at, q.after_due
+    found: list[Case] = []
+    if after is None or after[0] is not None:
+        dated = select(CASES).where(*where, due.is_not(None))
+        if after is not None:
+            dated = dated.where(or_(due > after[0], and_(due == after[0], CASES.c.id > after[1])))
+        found = _rows(conn, dated.order_by(due, CASES.c.id), q.limit)
+    if q.limit is None or len(found) < q.limit:
+        undated = select(CASES).where(*where, due.is_(None))
+        if after is not None and after[0] is None:
+            undated = undated.where(CASES.c.id > after[1])
+        found += _rows(conn, undated.order_by(CASES.c.id), None if q.limit is None else q.limit - len(found))
+    return found
 
 
 def cases(conn: Connection, *, unit: str | None = None, workflow: str | None = None, overdue: bool | None = None,
