@@ -8,7 +8,7 @@ its anchor — the same rows asked for by hand in SQL on the same database, in t
 - ``todo``: the first page (50) of one unit's to-do list (`duban.web.query.todo`, the board's
   我的待办), for the biggest unit; anchor: the same page by hand — its open cases in a state
   where it has a step (a lead-only step only on the cases it leads), nearest running deadline
-  first (read from the deadlines JSON, as duban does), 51 rows, and the 50's timers.
+  first (`cases.next_due_at`, as duban orders it), 51 rows, and the 50's timers.
 - ``overdue_unit``: the first page (50) of `case list --overdue --unit U --limit 50`
   (`App.list_cases`); anchor: the 50 rows with their timers.
 - ``ledger``: the board's 督办台账, first page, workflow and unit filters and a title search
@@ -102,15 +102,6 @@ def todo_pairs(app: Any) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     return sorted(anyone), sorted(lead - anyone)
 
 
-# A case's nearest running deadline, by hand (what the board orders the to-do by).
-NEXT_DUE = {
-    "sqlite": "(SELECT min(julianday(json_extract(d.value, '$.due_at'))) FROM json_each(c.deadlines) d"
-              " WHERE json_extract(d.value, '$.status') = 'running')",
-    "postgresql": "(SELECT min((d.value ->> 'due_at')::timestamptz) FROM json_each(c.deadlines) d"
-                  " WHERE d.value ->> 'status' = 'running')",
-}
-
-
 def anchor_todo(conn: Any, unit: str, pairs: tuple[list[tuple[str, str]], list[tuple[str, str]]]) -> list[Any]:
     """The to-do's first page by hand: the same rows, the same order, 51 of them, the 50's timers."""
     anyone, lead = pairs
@@ -119,7 +110,7 @@ def anchor_todo(conn: Any, unit: str, pairs: tuple[list[tuple[str, str]], list[t
     rows = _sql(conn, "SELECT c.* FROM cases c WHERE c.closed_at IS NULL"
                       " AND c.id IN (SELECT case_id FROM case_units WHERE unit = ?) AND c.suspended = ?"
                       f" AND (({either}) OR (c.lead_unit = ? AND ({only_lead})))"
-                      f" ORDER BY {NEXT_DUE[conn.dialect.name]} NULLS LAST, c.id LIMIT {PAGE + 1}",
+                      f" ORDER BY c.next_due_at NULLS LAST, c.id LIMIT {PAGE + 1}",
                 (unit, False, *[v for p in anyone for v in p], unit, *[v for p in lead for v in p]))
     return _with_timers(conn, rows[:PAGE])
 
