@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,18 @@ def staffed_office(url: str) -> App:
         app.add_user(user.name, user.role, user.unit)
     app.add_user("li", "leader", None)
     return app
+
+
+@contextlib.contextmanager
+def random_office(specs: list[tuple[str, int, int, str]], steps: list[tuple[int, int]]
+                  ) -> Iterator[tuple[App, list[dict[str, Any]]]]:
+    """A random office on a file of its own, and its cases as read one at a time."""
+    with tempfile.TemporaryDirectory() as folder:
+        app = _office(folder, specs, steps)
+        try:
+            yield app, _every_case(app)
+        finally:
+            app.db.dispose()
 
 
 def _office(folder: str, specs: list[tuple[str, int, int, str]], steps: list[tuple[int, int]]) -> App:
@@ -172,22 +185,17 @@ class TestReadsMatchBruteForce:
         the open cases the person sees with a step of theirs (with those steps), 已办 the cases
         they acted on, 协办 the open cases their unit co-handles, each in the board's order,
         none skipped or repeated."""
-        with tempfile.TemporaryDirectory() as folder:
-            app = _office(folder, specs, steps)
-            try:
-                cases = _every_case(app)
-                user = USERS[who]
-                by_id = {c["id"]: c for c in cases}
-                todo = _brute_todo(app, user, cases)
-                shown, actions = walk_pages(app, query.todo_page, user, limit, len(cases))
-                assert shown == _due_order([by_id[i] for i in todo])
-                assert {i: actions[i] for i in shown} == todo
-                done = _brute_done(app, user, cases)
-                assert walk_pages(app, query.done_page, user, limit, len(cases))[0] == _due_order(done)
-                co = _brute_co(user, cases)
-                assert walk_pages(app, query.co_handled_page, user, limit, len(cases))[0] == _due_order(co)
-            finally:
-                app.db.dispose()
+        with random_office(specs, steps) as (app, cases):
+            user = USERS[who]
+            by_id = {c["id"]: c for c in cases}
+            todo = _brute_todo(app, user, cases)
+            shown, actions = walk_pages(app, query.todo_page, user, limit, len(cases))
+            assert shown == _due_order([by_id[i] for i in todo])
+            assert {i: actions[i] for i in shown} == todo
+            done = _brute_done(app, user, cases)
+            assert walk_pages(app, query.done_page, user, limit, len(cases))[0] == _due_order(done)
+            co = _brute_co(user, cases)
+            assert walk_pages(app, query.co_handled_page, user, limit, len(cases))[0] == _due_order(co)
 
 
     @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -199,31 +207,26 @@ class TestReadsMatchBruteForce:
         cases they see with a step of theirs to take (with those steps), the ledger's pages
         exactly the cases the filter names in id order, and the overdue list of each unit
         exactly its overdue cases."""
-        with tempfile.TemporaryDirectory() as folder:
-            app = _office(folder, specs, steps)
-            try:
-                cases = _every_case(app)
-                user = USERS[who]
-                todo, _ = query.todo_page(app, user, None, 1000)
-                assert {line.case["id"]: {a.trigger for a in line.actions} for line in todo} == \
-                    _brute_todo(app, user, cases)
-                expected = _brute_ledger(user, f, cases)
-                shown, cursor = [], None
-                while True:
-                    page, cursor = query.page(query.cases(app, user, f), 2, cursor)
-                    shown += [c["id"] for c in page]
-                    if cursor is None:
-                        break
-                    if len(shown) == 2:  # a case opened between two pages: it comes last, if at all
-                        app.open_case("supervision", title="供暖改造", lead_unit=UNITS[0], co_units=[], due="10wd",
-                                      values={}, actor="wang")
-                assert shown == sorted(set(shown))  # nothing repeated, in id order
-                late = [i for i in shown if i > len(cases)]
-                assert [i for i in shown if i <= len(cases)] == expected
-                assert len(late) <= 1
-                for unit in UNITS:
-                    listed = [c["id"] for c in app.list_cases(unit=unit, overdue=True)]
-                    assert listed == [c["id"] for c in cases if c["overdue"]
-                                      and unit in (c["lead_unit"], *c["co_units"])]
-            finally:
-                app.db.dispose()
+        with random_office(specs, steps) as (app, cases):
+            user = USERS[who]
+            todo, _ = query.todo_page(app, user, None, 1000)
+            assert {line.case["id"]: {a.trigger for a in line.actions} for line in todo} == \
+                _brute_todo(app, user, cases)
+            expected = _brute_ledger(user, f, cases)
+            shown, cursor = [], None
+            while True:
+                page, cursor = query.page(query.cases(app, user, f), 2, cursor)
+                shown += [c["id"] for c in page]
+                if cursor is None:
+                    break
+                if len(shown) == 2:  # a case opened between two pages: it comes last, if at all
+                    app.open_case("supervision", title="供暖改造", lead_unit=UNITS[0], co_units=[], due="10wd",
+                                  values={}, actor="wang")
+            assert shown == sorted(set(shown))  # nothing repeated, in id order
+            late = [i for i in shown if i > len(cases)]
+            assert [i for i in shown if i <= len(cases)] == expected
+            assert len(late) <= 1
+            for unit in UNITS:
+                listed = [c["id"] for c in app.list_cases(unit=unit, overdue=True)]
+                assert listed == [c["id"] for c in cases if c["overdue"]
+                                  and unit in (c["lead_unit"], *c["co_units"])]
