@@ -68,6 +68,20 @@ def _sqlite_begin(conn: Connection) -> None:
             execute(conn, f"PRAGMA busy_timeout={BUSY_SECONDS * 1000}")
 
 
+def _sqlite_compiler() -> type:
+    """SQLite's statement compiler, with `Select.with_hint(table, "INDEXED BY ix", "sqlite")`
+    written after the table as SQLite takes it (SQLAlchemy's SQLite compiler drops table hints).
+    With no statistics (a duban database gets no ANALYZE) SQLite's planner cannot see that an
+    index in the order asked for beats filtering on `closed_at` and sorting (storage.listing)."""
+    from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
+
+    class HintedSQLiteCompiler(SQLiteCompiler):
+        def get_from_hint_text(self, table: Any, text: str | None) -> str | None:
+            return text if text and text.startswith("INDEXED BY ") else None
+
+    return HintedSQLiteCompiler
+
+
 @contextmanager
 def _identity_map(conn: Connection) -> Iterator[None]:
     """A fresh identity map for the transaction, dropped when it ends (committed or not)."""
@@ -105,6 +119,7 @@ class Database:
             self._check_sqlite_path(url)
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
+            self.engine.dialect.statement_compiler = _sqlite_compiler()
         # The schema revision is checked once, at the first read or write (`_usable`).
         self._checked = False
         self._writer: Connection | None = None  # SQLite: the write connection, kept (`_sqlite_writer`)

@@ -96,17 +96,24 @@ def _rows(conn: Connection, stmt: Any, limit: int | None) -> list[Case]:
     return [case_from_row(r) for r in conn.execute(stmt if limit is None else stmt.limit(limit))]
 
 
+OPEN_BY_DUE = "ix_cases_open_next_due_at"  # storage.tables: (next_due_at, id) WHERE closed_at IS NULL
+
+
 def _by_due(conn: Connection, q: CaseQuery, where: list[Any]) -> list[Case]:
     """The due order in two parts: the cases with a running deadline by (next_due_at, id),
     then those with none, by id (the second asked only when the first leaves the page
     short). Each is an order an index can give (`ix_cases_open_next_due_at` on open cases);
     one ORDER BY … NULLS LAST is not (an index keeps NULLs at one end, which end differs by
-    database). Whether the planner walks that index or sorts the candidates it found by
-    another (a unit's `case_units`) is its choice: SQLite, with no statistics, sorts."""
+    database). On open cases the first part walks that index and stops at the page; SQLite,
+    with no statistics, would filter on `closed_at` by another index and sort every open
+    candidate instead (1 s for the office's page at 1M cases, 0.4 ms walking the index), so
+    it is told which index to use. PostgreSQL, with statistics, picks it by itself."""
     due, after = CASES.c.next_due_at, q.after_due
     found: list[Case] = []
     if after is None or after[0] is not None:
         dated = select(CASES).where(*where, due.is_not(None))
+        if q.open_only or q.todo is not None:  # the open cases in this order: an index SQLite would not pick
+            dated = dated.with_hint(CASES, f"INDEXED BY {OPEN_BY_DUE}", "sqlite")
         if after is not None:
             dated = dated.where(or_(due > after[0], and_(due == after[0], CASES.c.id > after[1])))
         found = _rows(conn, dated.order_by(due, CASES.c.id), q.limit)

@@ -93,3 +93,34 @@ def test_migration_0011_fills_it_for_cases_written_before(app: App) -> None:
         command.upgrade(cfg, "head")
     assert {i: stored(app, i) for i in ids} == expected
     assert None not in expected.values() and expected[ids[0]] != expected[ids[1]]
+
+
+def test_the_to_do_page_walks_the_index_on_sqlite(sqlite_url: str) -> None:
+    """SQLite, with no statistics, would filter the open cases by another index and sort them
+    all; the to-do's first part is told to walk `ix_cases_open_next_due_at` and stop at the page."""
+    from sqlalchemy import event
+
+    from duban.access.service import User
+    from duban.web import query
+
+    a = App(Database(sqlite_url), ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=TZ)), TZ)
+    a.init()
+    a.add_user("wang", "office", None)
+    a.add_user("fgj", "unit", "区发改局")
+    for i in range(3):
+        a.open_case("supervision", title=f"事项{i}", lead_unit="区发改局", co_units=[], due="10wd", values={}, actor="wang")
+    sent: list[tuple[str, object]] = []
+    event.listen(a.db.engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, params, context, many: sent.append((statement, params)))
+    try:
+        for user in (User("fgj", "unit", "区发改局"), User("wang", "office", None)):
+            sent.clear()
+            lines, _ = query.todo_page(a, user)
+            if user.role == "unit":
+                assert len(lines) == 3  # 签收 on each
+            statement, params = next((s, p) for s, p in sent if "INDEXED BY" in s)
+            with a.db.engine.connect() as conn:
+                plan = " | ".join(r[3] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params))
+            assert "USING INDEX ix_cases_open_next_due_at" in plan and "TEMP B-TREE" not in plan, plan
+    finally:
+        a.db.dispose()
