@@ -8,7 +8,8 @@ its anchor — the same rows asked for by hand in SQL on the same database, in t
 - ``todo``: the first page (50) of one unit's to-do list (`duban.web.query.todo`, the board's
   我的待办), for the biggest unit; anchor: the same page by hand — its open cases in a state
   where it has a step (a lead-only step only on the cases it leads), nearest running deadline
-  first (`cases.next_due_at`, as duban orders it), 51 rows, and the 50's timers.
+  first (`cases.next_due_at` along its index, as duban asks it; the biggest unit's page is
+  all of cases with a running deadline), 51 rows, and the 50's timers.
 - ``overdue_unit``: the first page (50) of `case list --overdue --unit U --limit 50`
   (`App.list_cases`); anchor: the 50 rows with their timers.
 - ``ledger``: the board's 督办台账, first page, workflow and unit filters and a title search
@@ -107,10 +108,11 @@ def anchor_todo(conn: Any, unit: str, pairs: tuple[list[tuple[str, str]], list[t
     anyone, lead = pairs
     either = " OR ".join("(c.workflow = ? AND c.state = ?)" for _ in anyone)
     only_lead = " OR ".join("(c.workflow = ? AND c.state = ?)" for _ in lead)
-    rows = _sql(conn, "SELECT c.* FROM cases c WHERE c.closed_at IS NULL"
+    hint = " INDEXED BY ix_cases_open_next_due_at" if conn.dialect.name == "sqlite" else ""  # as duban asks
+    rows = _sql(conn, f"SELECT c.* FROM cases c{hint} WHERE c.closed_at IS NULL"
                       " AND c.id IN (SELECT case_id FROM case_units WHERE unit = ?) AND c.suspended = ?"
-                      f" AND (({either}) OR (c.lead_unit = ? AND ({only_lead})))"
-                      f" ORDER BY c.next_due_at NULLS LAST, c.id LIMIT {PAGE + 1}",
+                      f" AND (({either}) OR (c.lead_unit = ? AND ({only_lead}))) AND c.next_due_at IS NOT NULL"
+                      f" ORDER BY c.next_due_at, c.id LIMIT {PAGE + 1}",
                 (unit, False, *[v for p in anyone for v in p], unit, *[v for p in lead for v in p]))
     return _with_timers(conn, rows[:PAGE])
 
