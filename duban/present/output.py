@@ -57,15 +57,17 @@ def table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) ->
     return "\n".join(lines)
 
 
-def to_csv(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> str:
+def to_csv(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]], *, head: bool = True) -> str:
     """CSV with Chinese headers and a UTF-8 BOM so Excel opens it with Chinese intact; a
-    cell Excel would run as a formula is written as text (`duban.exports.cells.defused`)."""
+    cell Excel would run as a formula is written as text (`duban.exports.cells.defused`).
+    `head=False`: the rows alone (a later part of a streamed download)."""
     from duban.exports.cells import defused
 
     buf = io.StringIO()
-    buf.write("\ufeff")
     writer = csv.writer(buf)
-    writer.writerow([h for _, h in columns])
+    if head:
+        buf.write("\ufeff")
+        writer.writerow([h for _, h in columns])
     for r in rows:
         writer.writerow([defused(cell(r.get(k))) for k, _ in columns])
     return buf.getvalue()

@@ -20,6 +20,7 @@ from duban.reports import Report, Section
 from duban.reports.facts import (
     HOLD,
     RUNG_ACTIONS,
+    Batch,
     CaseView,
     Events,
     closed_on_time,
@@ -52,16 +53,9 @@ def _item(v: CaseView, at: datetime | None, detail: str) -> dict[str, Any]:
             "state_label": v.wf.state_label(c.state), "due_at": c.due_at, "at": at, "detail": detail}
 
 
-Batch = tuple[Sequence[CaseView], Events]  # some cases (in any order) and their events
-
-
-def items(views: Sequence[CaseView], events: Events, period: Period, now: datetime) -> dict[str, list[dict[str, Any]]]:
-    """The bulletin's lists, each sorted by unit, then time, then case."""
-    return items_of([(views, events)], period, now)
-
-
 def items_of(batches: Iterable[Batch], period: Period, now: datetime) -> dict[str, list[dict[str, Any]]]:
-    """`items` over cases read a batch at a time: only the rows listed are kept. The order the
+    """The bulletin's lists, each sorted by unit, then time, then case, over cases read a
+    batch at a time: only the rows listed are kept. The order the
     cases come in does not matter: rows of equal (unit, time, case) are one case's, added in
     its events' order."""
     as_of = period.as_of(now)

@@ -13,6 +13,7 @@ main, sign-for, press conference, rework (重办), milestones, plan — not only
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
@@ -45,10 +46,13 @@ class CaseView:
         return self.case.id
 
 
+Batch = tuple[Sequence[CaseView], Events]  # some cases of a report (in any order) and their events
+
+
 def judged_deadlines(v: CaseView) -> list[DeadlineState]:
     """The deadlines the lead unit's timeliness on a case is judged by: every one it owes
     (`duban.engine.timeliness.judged`, asked once per workflow and deadline name)."""
-    owes = _owes(v.wf)
+    owes: dict[str, bool] = v.wf.memo.setdefault("owed_by_unit", {})  # per name, of this definition
     found = []
     specs: dict[str, DeadlineSpec] | None = None
     for name, d in v.case.deadlines.items():
@@ -62,21 +66,6 @@ def judged_deadlines(v: CaseView) -> list[DeadlineState]:
         if owed:
             found.append(d)
     return found
-
-
-# Whether the lead unit owes a deadline of the definition, per workflow object (a report asks
-# it for every deadline of every case of its period: a quarter of its time before). Keyed by
-# id with the workflow kept alive, so an id is never reused while its entry is here; bounded.
-_OWES: dict[int, tuple[Workflow, dict[str, bool]]] = {}
-
-
-def _owes(wf: Workflow) -> dict[str, bool]:
-    found = _OWES.get(id(wf))
-    if found is None or found[0] is not wf:
-        if len(_OWES) >= 64:
-            _OWES.clear()
-        found = _OWES[id(wf)] = (wf, {})
-    return found[1]
 
 
 def case_lateness(v: CaseView, at: datetime) -> timedelta | None:

@@ -24,6 +24,7 @@ from duban.present.labels import LEVEL_LABELS
 from duban.reports import Report, Section
 from duban.reports.facts import (
     HOLD,
+    Batch,
     CaseView,
     Events,
     closed_on_time,
@@ -113,9 +114,6 @@ class Tally:
         }
 
 
-Batch = tuple[Sequence[CaseView], Events]  # some cases (in any order) and their events
-
-
 def tally(batches: Iterable[Batch], period: Period, now: datetime) -> dict[str, Tally]:
     """Each lead unit's figures over the cases active in the period, a batch at a time."""
     as_of = period.as_of(now)
@@ -125,16 +123,6 @@ def tally(batches: Iterable[Batch], period: Period, now: datetime) -> dict[str, 
             if active_in(v, period):
                 found.setdefault(v.case.lead_unit, Tally()).add(v, events.get(v.id, []), period, as_of)
     return found
-
-
-def unit_row(unit: str, views: Sequence[CaseView], events: Events, period: Period, now: datetime,
-             bands: Sequence[Band]) -> dict[str, Any]:
-    """The figures of one lead unit (before ranking), from its cases active in the period."""
-    t = Tally()
-    as_of = period.as_of(now)
-    for v in views:
-        t.add(v, events.get(v.id, []), period, as_of)
-    return t.row(unit, bands)
 
 
 def build(views: Sequence[CaseView], events: Events, period: Period, now: datetime, bands: Sequence[Band]) -> Report:

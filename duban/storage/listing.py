@@ -1,7 +1,7 @@
 """Lists of cases asked of the database a page at a time: the ledger and the to-do (issue 16).
 
 Every filter a list has is a WHERE clause here (`duban.engine.ports.CaseQuery`), the page is
-a keyset page — by case id (``id > :after ORDER BY id LIMIT n``: the ledger), or by due
+a keyset page — by case id (``id > :after ORDER BY id LIMIT n``: the ledger), or by
 nearest running deadline then id (`by_due`: the to-do, 已办 and 协办, soonest first, none
 running last) — so a list costs what its page costs and not what the office holds: the views
 (labels, deadlines, timers) are built by the caller for the page's rows only. Indexes serve
@@ -44,7 +44,7 @@ def conditions(q: CaseQuery, *, states: frozenset[tuple[str, str]] | None, unit:
         where.append(CASES.c.workflow == workflow)
     if q.overdue is not None:
         where.append(CASES.c.overdue == q.overdue)
-    if q.open_only or q.todo is not None:
+    if _open_only(q):
         where.append(CASES.c.closed_at.is_(None))
     if unit:
         where.append(_of_unit(unit))
@@ -75,6 +75,11 @@ def conditions(q: CaseQuery, *, states: frozenset[tuple[str, str]] | None, unit:
             either.append(cast(CASES.c.data, Text).like(f'%"{like_escaped(q.data_key)}"%', escape=ESCAPE))
         where.append(or_(*either) if either else CASES.c.id.is_(None))
     return where
+
+
+def _open_only(q: CaseQuery) -> bool:
+    """Whether `q` names open cases only (`closed_at IS NULL` among its conditions): a to-do is."""
+    return q.open_only or q.todo is not None
 
 
 def page(conn: Connection, q: CaseQuery, *, states: frozenset[tuple[str, str]] | None, unit: str | None,
@@ -112,7 +117,7 @@ def _by_due(conn: Connection, q: CaseQuery, where: list[Any]) -> list[Case]:
     found: list[Case] = []
     if after is None or after[0] is not None:
         dated = select(CASES).where(*where, due.is_not(None))
-        if q.open_only or q.todo is not None:  # the open cases in this order: an index SQLite would not pick
+        if _open_only(q):  # the open cases in this order: an index SQLite would not pick
             dated = dated.with_hint(CASES, f"INDEXED BY {OPEN_BY_DUE}", "sqlite")
         if after is not None:
             dated = dated.where(or_(due > after[0], and_(due == after[0], CASES.c.id > after[1])))

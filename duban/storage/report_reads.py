@@ -45,7 +45,7 @@ def period_cases(conn: Connection, start: datetime | None, end: datetime | None,
     comes from one snapshot: a case closing while the report reads is counted once, open or
     closed (batches of keyset queries would each see their own snapshot under PostgreSQL's
     READ COMMITTED). With a start, the statement is two ranges of migration 0010's index
-    `cases (closed_at, id, opened_at)`: the open cases (closed_at IS NULL) and those closed
+    `cases (closed_at, opened_at)`: the open cases (closed_at IS NULL) and those closed
     since ``start``, opened_at checked in the index; so a report reads the cases open now and
     those closed since its start, never the office's older history.
 

@@ -144,7 +144,7 @@ def lines(app: App, user: User, found: list[dict[str, Any]], *, todo: bool, orde
 # -- 我的待办, 已办, 协办: pages by nearest deadline -------------------------------------------
 # Their order is the board's "nearest deadline first" (SPEC §13): of a case's running deadlines
 # the one falling due first (签收时限 before 办结时限), cases with none running last, then by id
-# (`storage.listing.next_due`). A page's cursor is its last case's (that instant, id), written
+# (`cases.next_due_at`, `storage.listing`). A page's cursor is its last case's (that instant, id), written
 # `<microseconds since 1970 UTC>_<id>` (`_<id>` when none runs).
 Key = tuple[datetime | None, int]
 
@@ -210,10 +210,6 @@ def done_page(app: App, user: User, cursor: Key | None = None, limit: int = PAGE
     return _due_page(app, user, q, limit)
 
 
-def done(app: App, user: User) -> list[Line]:
-    return done_page(app, user)[0]
-
-
 def co_handled_page(app: App, user: User, cursor: Key | None = None, limit: int = PAGE
                     ) -> tuple[list[Line], Key | None]:
     """协办, one page: open cases the user's unit co-handles (配合单位), in the to-do's order."""
@@ -221,10 +217,6 @@ def co_handled_page(app: App, user: User, cursor: Key | None = None, limit: int 
         return [], None
     q = CaseQuery(co_of=user.unit, open_only=True, by_due=True, after_due=cursor, limit=limit + 1)
     return _due_page(app, user, q, limit)
-
-
-def co_handled(app: App, user: User) -> list[Line]:
-    return co_handled_page(app, user)[0]
 
 
 def _due_page(app: App, user: User, q: CaseQuery, limit: int) -> tuple[list[Line], Key | None]:

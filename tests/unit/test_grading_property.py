@@ -88,7 +88,7 @@ def test_on_time_plus_late_is_closed_and_excellent_units_are_never_flagged(cases
 
 @st.composite
 def graded_rows(draw: st.DrawFn) -> list[dict[str, Any]]:
-    """Rows as `units.unit_row` makes them, with few distinct values so that ties are common."""
+    """Rows as `units.Tally.row` makes them, with few distinct values so that ties are common."""
     rows = []
     for unit in draw(st.lists(st.sampled_from((*UNITS, "区民政局", "区司法局")), unique=True, max_size=8)):
         rate = draw(st.none() | st.sampled_from([Fraction(0), Fraction(1, 2), Fraction(3, 4), Fraction(9, 10), Fraction(1)]))
