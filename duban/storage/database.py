@@ -8,6 +8,7 @@ writers never deadlock upgrading a read lock. PostgreSQL is the scale-out store.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
 from duban.errors import StorageError, UsageError
 from duban.storage import schema
-from duban.storage.sql import execute
+from duban.storage.sql import execute, in_transaction
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 READ_ONLY = "duban_read_only"
@@ -36,11 +37,20 @@ NO_WAIT = "duban_no_wait"
 # Set by `Database.at_once` for the block's next write transaction (its first only: once that
 # one has begun, any later write in the block waits its turn as usual).
 _AT_ONCE: ContextVar[bool] = ContextVar("duban_write_at_once", default=False)
+# The connection of the write transaction `Database.shared_write` opened, while its block runs:
+# the block's writes are savepoints of it, and its reads see what they wrote.
+_SHARED: ContextVar[Connection | None] = ContextVar("duban_shared_write", default=None)
+_SAVEPOINTS = itertools.count(1)
 
 
 class WriterBusy(Exception):
     """A write asked for `at_once` found another write under way, and waited for none: nothing
     was done, so the caller may run it again where waiting is fine."""
+
+
+class SharedWriteLost(StorageError):
+    """Inside `Database.shared_write`, SQLite ended the shared transaction itself: none of the
+    block's writes is done, and none may be tried in it any more."""
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -142,7 +152,14 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """One write transaction: committed when the block ends, rolled back on any error."""
+        """One write transaction: committed when the block ends, rolled back on any error.
+        Inside `shared_write`: a savepoint of its transaction, released when the block ends
+        (committed with the others), rolled back on any error (the others untouched)."""
+        shared = _SHARED.get()
+        if shared is not None:
+            with self.translate(), self._savepoint(shared), _identity_map(shared):
+                yield shared
+            return
         if not self.is_sqlite:
             with self.translate(), self.engine.begin() as conn:
                 self._usable(conn)
@@ -173,6 +190,43 @@ class Database:
             yield
         finally:
             _AT_ONCE.reset(token)
+
+    @contextmanager
+    def shared_write(self) -> Iterator[None]:
+        """One write transaction, begun at once (else `WriterBusy`, nothing done), that every
+        write of the block shares: each is a savepoint of it, so a write that fails undoes
+        only itself; all are committed together when the block ends — one commit, one fsync
+        for many steps (group commit: `duban.web.grouped_writes`). Reads in the block see
+        what its writes did. A failing commit undoes them all. SQLite only: there, writes take
+        turns anyway; PostgreSQL's run side by side, each in its own transaction."""
+        if not self.is_sqlite:
+            raise RuntimeError("shared_write is for SQLite")
+        with self.at_once(), self.write() as conn:
+            token = _SHARED.set(conn)
+            try:
+                yield
+            finally:
+                _SHARED.reset(token)
+
+    @staticmethod
+    @contextmanager
+    def _savepoint(conn: Connection) -> Iterator[None]:
+        """A savepoint of the shared transaction, written to the driver directly (SQLAlchemy's
+        `begin_nested` compiles its statements anew each time: a tenth of a step)."""
+        name = f"duban_{next(_SAVEPOINTS)}"
+        execute(conn, f'SAVEPOINT "{name}"')
+        try:
+            yield
+        except BaseException as exc:
+            # SQLite ends the whole transaction by itself on some errors (a full disk, an I/O
+            # error): what the block's other writes did is gone, and what came next would be
+            # committed statement by statement. Nothing of the block may go on.
+            if not in_transaction(conn):
+                raise SharedWriteLost(f"the shared write transaction was lost: {exc}") from exc
+            execute(conn, f'ROLLBACK TO "{name}"')
+            execute(conn, f'RELEASE "{name}"')
+            raise
+        execute(conn, f'RELEASE "{name}"')
 
     @staticmethod
     def _begin(conn: Connection, at_once: bool) -> Any:
@@ -233,7 +287,12 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A read transaction that does not take the write lock."""
+        """A read transaction that does not take the write lock (inside `shared_write`: its
+        transaction, which sees what the block's writes did)."""
+        shared = _SHARED.get()
+        if shared is not None:
+            yield shared
+            return
         with self.translate():
             self._require_file()
         with self.translate(), self.engine.connect().execution_options(**{READ_ONLY: True}) as conn, conn.begin():

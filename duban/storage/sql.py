@@ -132,6 +132,12 @@ def execute(conn: Connection, sql: str, params: Sequence[Any] = (), *,
     return count
 
 
+def in_transaction(conn: Connection) -> bool:
+    """Whether the driver's connection is inside a transaction (SQLite ends one by itself on
+    some errors, without SQLAlchemy hearing of it)."""
+    return bool(conn.connection.dbapi_connection.in_transaction)  # type: ignore[union-attr]
+
+
 def fetchall(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
     """`run` a query; all its driver rows."""
     cursor = run(conn, sql, params)

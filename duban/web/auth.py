@@ -83,21 +83,18 @@ async def reading(web: Web, read: Callable[..., T], *args: Any) -> T:
 
 
 async def writing(web: Web, write: Callable[..., T], *args: Any) -> T:
-    """A short write of bounded size (one step on one case). On SQLite it runs here, on the
-    event loop, when the database's writer is free at that moment: SQLite runs one write at
-    a time anyway, and handing each to a worker thread cost the server a third of a fired
-    trigger's CPU (bench/http.py: 16 threads taking turns at the interpreter). When another
-    write is under way (the in-process scheduler, another process) it does not wait here,
-    where every other request would wait with it: it is handed to a worker thread, which
-    waits its turn. Nothing was done before that hand-off (`Database.at_once`)."""
-    if web.app.db.is_sqlite:
-        from duban.storage.database import WriterBusy
-
-        try:
-            with web.app.db.at_once():
-                return write(*args)
-        except WriterBusy:
-            pass
+    """A short write of bounded size (one step on one case). On SQLite it runs on the event
+    loop, in a group commit with the steps that arrived with it (`duban.web.grouped_writes`):
+    SQLite runs one write at a time anyway, handing each to a worker thread cost the server a
+    third of a fired trigger's CPU (bench/http.py: 16 threads taking turns at the
+    interpreter), and one commit for the group is one fsync instead of one a step. When
+    another write is under way (the in-process scheduler, another process) the group does
+    not wait there, where every other request would wait with it: each of its steps is
+    handed to a worker thread, untouched, and waits its turn (`Database.at_once`). On
+    PostgreSQL a step is a worker thread's, in its own transaction."""
+    if web.writes is not None:
+        found: T = await web.writes.run(write, *args)
+        return found
     return await run_in_threadpool(write, *args)
 
 

@@ -36,7 +36,7 @@ def create_app(app: App, access: Access, *, secure_cookies: bool = True) -> Fast
     web = FastAPI(title="duban 督办 API", version="1", docs_url=None, redoc_url=None,
                   openapi_url="/api/v1/openapi.json",
                   description="督办事项的 HTTP API（SPEC §13）。认证：Authorization: Bearer 令牌。")
-    web.state.web = Web(app, access, secure_cookies)
+    web.state.web = Web.of(app, access, secure_cookies)
     handlers.install(web)
     web.include_router(api.router, prefix="/api/v1")
     web.include_router(case_ops.api, prefix="/api/v1")

@@ -14,11 +14,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
-from duban.storage.database import Database, WriterBusy
+from duban.storage.database import Database, SharedWriteLost, WriterBusy
 from duban.storage.tables import UNITS
 from duban.web.auth import writing
+from duban.web.grouped_writes import GroupedWrites
 
 START = datetime(2027, 3, 1, 1, 0, tzinfo=UTC)
 
@@ -95,15 +96,25 @@ def test_only_the_first_write_of_the_block_is_at_once(db: Database) -> None:
     assert _units(db) == 2
 
 
+def _web(db: Database) -> Any:
+    return SimpleNamespace(app=SimpleNamespace(db=db), writes=GroupedWrites(db))
+
+
+def _commits(db: Database) -> list[int]:
+    """A list that grows by one at each commit of the database's transactions."""
+    seen: list[int] = []
+    event.listen(db.engine, "commit", lambda conn: seen.append(1))
+    return seen
+
+
 def test_serve_s_write_runs_on_the_event_loop_when_it_can_else_in_a_worker(db: Database,
                                                                            held: threading.Event) -> None:
-    web: Any = SimpleNamespace(app=SimpleNamespace(db=db))
+    web = _web(db)
     threads: list[int] = []
 
     def step(name: str) -> str:
         threads.append(threading.get_ident())
-        if len(threads) == 2:  # handed to a worker: let the other write finish
-            held.set()
+        held.set()  # handed to a worker: let the other write finish
         _add_unit(db, name)
         return name
 
@@ -112,10 +123,68 @@ def test_serve_s_write_runs_on_the_event_loop_when_it_can_else_in_a_worker(db: D
 
     done, loop_thread = asyncio.run(fire("区发改局"))
     assert done == "区发改局"
-    assert threads[0] == loop_thread != threads[1]  # tried on the loop, done in a worker
+    assert len(threads) == 1 and threads[0] != loop_thread  # nothing tried on the loop: done in a worker
     assert _units(db) == 1  # once, not twice
 
     threads.clear()
     done, loop_thread = asyncio.run(fire("区住建局"))
     assert threads == [loop_thread]  # the writer free: on the loop, no hand-off
     assert _units(db) == 2
+
+
+def _together(web: Any, steps: list[Any]) -> list[Any]:
+    """The steps sent to `writing` at the same moment, as many requests arriving together;
+    each one's result or its error."""
+    async def all_of() -> list[Any]:
+        return await asyncio.gather(*(writing(web, s) for s in steps), return_exceptions=True)
+
+    return asyncio.run(all_of())
+
+
+def test_steps_that_arrive_together_share_one_commit(db: Database) -> None:
+    commits = _commits(db)
+    names = [f"单位{k}" for k in range(8)]
+    done = _together(_web(db), [lambda n=n: (_add_unit(db, n), n)[1] for n in names])
+    assert done == names  # each request its own answer
+    assert len(commits) == 1  # one commit, one fsync, for the eight
+    assert _units(db) == 8
+
+
+def test_a_step_that_fails_in_a_group_undoes_only_itself(db: Database) -> None:
+    def fails() -> None:
+        _add_unit(db, "区住建局")
+        raise ValueError("第二步不允许")
+
+    def sees_the_first() -> int:  # a read in the group sees what the group's earlier steps did
+        return _units(db)
+
+    done = _together(_web(db), [lambda: _add_unit(db, "区发改局"), fails, sees_the_first,
+                                lambda: _add_unit(db, "区住建局")])  # the failed step's unit, by a later step
+    assert done[0] is None and isinstance(done[1], ValueError) and done[2] == 1 and done[3] is None
+    assert _units(db) == 2
+
+
+def test_a_group_whose_commit_fails_does_none_of_its_steps(db: Database) -> None:
+    def refuse(conn: Any) -> None:
+        raise RuntimeError("磁盘已满")  # as a commit failing at the disk
+
+    event.listen(db.engine, "commit", refuse)
+    done = _together(_web(db), [lambda: _add_unit(db, "区发改局"), lambda: _add_unit(db, "区住建局")])
+    event.remove(db.engine, "commit", refuse)
+    assert all(isinstance(d, RuntimeError) for d in done)  # every request told: none answered "done"
+    assert _units(db) == 0
+    _add_unit(db, "区教育局")  # and the writer is as good as before
+    assert _units(db) == 1
+
+
+def test_a_group_whose_transaction_sqlite_ended_stops_there(db: Database) -> None:
+    def ends_it() -> None:  # as SQLite does by itself on a full disk or an I/O error
+        with db.write() as conn:
+            conn.exec_driver_sql("ROLLBACK")
+            raise OSError("I/O 错误")
+
+    done = _together(_web(db), [lambda: _add_unit(db, "区发改局"), ends_it, lambda: _add_unit(db, "区住建局")])
+    assert all(isinstance(d, SharedWriteLost) for d in done)  # the first's work is gone: it is told so
+    assert _units(db) == 0  # and the third was not written statement by statement outside a transaction
+    _add_unit(db, "区教育局")
+    assert _units(db) == 1
