@@ -13,7 +13,8 @@ its anchor — the same rows asked for by hand in SQL on the same database, in t
 - ``overdue_unit``: the first page (50) of `case list --overdue --unit U --limit 50`
   (`App.list_cases`); anchor: the 50 rows with their timers.
 - ``ledger``: the board's 督办台账, first page, workflow and unit filters and a title search
-  (`query.ledger` → `query.lines`, as the board's page, with its 共 N 件); anchor: the count
+  (`query.ledger` → `query.lines`, as the board's page, with its 共 N 件, counted up to
+  `COUNT_CAP` + 1); anchor: the count (as far)
   and the 50 rows with their timers.
 - ``case_page``: one case with its deadlines and timeline (`App.show` + `App.history`).
 - ``report_units`` (a quarter) and ``report_bulletin`` (a month), through `Reviews`; anchor:
@@ -42,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import PG_ADMIN, TZ
+from duban.engine.ports import COUNT_CAP
 from bench.load import NOW, load, unit_names
 from bench.templates import OFFICE, unit_user
 
@@ -132,7 +134,8 @@ def anchor_overdue(conn: Any, unit: str) -> list[Any]:
 def anchor_ledger(conn: Any, unit: str) -> list[Any]:
     where = "workflow = ? AND id IN (SELECT case_id FROM case_units WHERE unit = ?) AND title LIKE ?"
     params = ("supervision", unit, f"%{TITLE}%")
-    _sql(conn, f"SELECT COUNT(*) FROM cases WHERE {where}", params)  # the page's 共 N 件, as the board shows it
+    # the page's 共 N 件, as the board shows it: counted up to COUNT_CAP + 1 ("1,000 件以上")
+    _sql(conn, f"SELECT COUNT(*) FROM (SELECT id FROM cases WHERE {where} LIMIT {COUNT_CAP + 1}) AS matching", params)
     return _with_timers(conn, _sql(conn, f"SELECT * FROM cases WHERE {where} ORDER BY id LIMIT 50", params))
 
 

@@ -49,6 +49,13 @@ class CaseRepository(Protocol):
         """Each case's timers in due order (id, deadline, rung, due_at, status, …)."""
 
 
+# How far a page's "how many match in all" counts (the board's 共 N 件): past it the count
+# stops at COUNT_CAP + 1, shown as "more than COUNT_CAP". An exact count of a title search
+# reads every matching row of the office (no b-tree index serves a substring): at 1,000,000
+# cases that was most of the ledger's page (issue 16). The reports give exact totals.
+COUNT_CAP = 1000
+
+
 @dataclass(frozen=True)
 class CaseQuery:
     """A page of cases asked of storage: the case-list filters as typed (`state`, `unit`,

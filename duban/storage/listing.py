@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Text, and_, cast, func, or_, select
 
 from duban.engine.model import Case
-from duban.engine.ports import CaseQuery
+from duban.engine.ports import COUNT_CAP, CaseQuery
 from duban.storage.repository import case_from_row
 from duban.storage.tables import AUDIT, CASE_UNITS, CASES, WORKFLOW_VERSIONS
 
@@ -86,14 +86,15 @@ def page(conn: Connection, q: CaseQuery, *, states: frozenset[tuple[str, str]] |
          workflow: str | None, count: bool = False) -> tuple[list[Case], int | None]:
     """The cases `q` names after `q.after`, in id order (with `by_due`: after `q.after_due`,
     in due order), at most `q.limit`; with `count`, how many match in all (the same WHERE,
-    without the page)."""
+    without the page), counted up to `COUNT_CAP + 1`."""
     where = conditions(q, states=states, unit=unit, workflow=workflow)
     if q.after is not None:
         where.append(CASES.c.id > q.after)
     found = _by_due(conn, q, where) if q.by_due else _rows(conn, select(CASES).where(*where).order_by(CASES.c.id), q.limit)
     total = None
     if count:
-        total = int(conn.execute(select(func.count()).select_from(CASES).where(*where)).scalar_one())
+        matching = select(CASES.c.id).where(*where).limit(COUNT_CAP + 1).subquery()
+        total = int(conn.execute(select(func.count()).select_from(matching)).scalar_one())
     return found, total
 
 

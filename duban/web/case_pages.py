@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from duban.engine.ports import COUNT_CAP
 from duban.errors import ConcurrencyError, DubanError, NotFoundError, UsageError
 from duban.service import attachments
 from duban.web import cards, query, render, scope
@@ -63,7 +64,7 @@ def ledger(request: Request, p: Signed) -> Response:
         filters, error = query.Filters(), str(exc)
         total = 0
     return render.page(request, "cases.html", p, status=422 if error else 200, nav="cases", lines=items,
-                       filters=filters, error=error, next_cursor=next_cursor, total=total,
+                       filters=filters, error=error, next_cursor=next_cursor, total=total, count_cap=COUNT_CAP,
                        workflows=app.catalog.all(), units=[u["name"] for u in app.units()])
 
 

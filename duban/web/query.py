@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from duban.clock import parse_instant
-from duban.engine.ports import CaseQuery
+from duban.engine.ports import COUNT_CAP, CaseQuery
 from duban.errors import UsageError
 from duban.web import cards, scope
 from duban.web.api_models import NUL
@@ -87,7 +87,7 @@ def ledger(app: App, user: User, f: Filters, limit: int, cursor: int | None, *, 
     if not all(map(_like_exact, needle)):
         found = cases(app, user, f)
         shown, next_cursor = page(found, limit, cursor)
-        return shown, next_cursor, (len(found) if count else None)
+        return shown, next_cursor, (min(len(found), COUNT_CAP + 1) if count else None)
     q = CaseQuery(state=f.state or None, unit=f.unit or None, workflow=f.workflow or None, overdue=f.overdue,
                   level=f.level, due_before=due_before, title=needle or None,
                   seen_by=user.unit if user.role == "unit" else None, after=cursor, limit=limit + 1)

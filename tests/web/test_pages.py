@@ -7,6 +7,8 @@ import csv
 import io
 import re
 
+import pytest
+
 from tests.conftest import row_counts
 from tests.web.conftest import Office, csrf_of
 
@@ -45,6 +47,23 @@ def test_done_tab_lists_what_i_acted_on(office: Office) -> None:
     office.app.fire(office.case_id, "accept", actor="fgj")
     assert "报送一季度重点工作进展" in c.get("/?tab=done").text
     assert c.get("/?tab=watch").status_code == 404
+
+
+def test_the_ledger_counts_up_to_its_cap(office: Office, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past COUNT_CAP matches the board says "more than" instead of counting every row."""
+    from duban.storage import listing
+    from duban.web import case_pages, query
+
+    for module in (listing, query, case_pages):
+        monkeypatch.setattr(module, "COUNT_CAP", 20)
+    for i in range(21):
+        office.app.open_case("supervision", title=f"台账事项{i:02d}", lead_unit="区财政局", co_units=[], due="10wd",
+                             values={}, actor="wang")
+    c = office.signed_in("wang")
+    more = text_of(c.get("/cases", params={"q": "台账"}).text)
+    assert "20 件以上" in more and "共 21 件" not in more
+    assert "共 1 件" in text_of(c.get("/cases", params={"q": "台账事项07"}).text)  # under the cap: exact
+    assert "20 件以上" in text_of(c.get("/cases", params={"q": "台账事项", "state": ""}).text)
 
 
 def test_ledger_filters_search_pages_and_csv(office: Office) -> None:
