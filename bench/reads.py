@@ -43,9 +43,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import PG_ADMIN, TZ
-from duban.engine.ports import COUNT_CAP
 from bench.load import NOW, load, unit_names
 from bench.templates import OFFICE, unit_user
+from duban.engine.ports import COUNT_CAP
 
 REPEAT = 3
 SLOW_S = 5.0
