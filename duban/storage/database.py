@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from threading import Lock
+from threading import Lock, current_thread, main_thread
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
@@ -23,17 +23,15 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from duban.errors import StorageError, UsageError
 from duban.storage import schema
 from duban.storage.sql import execute, in_transaction
+from duban.storage.sqlite_setup import BUSY_MS, NO_WAIT, READ_ONLY, sqlite_begin, sqlite_compiler, sqlite_pragmas
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-READ_ONLY = "duban_read_only"
-BUSY_SECONDS = 10  # how long a writer waits for another before giving up (SQLite's busy_timeout too)
+BUSY_SECONDS = BUSY_MS // 1000  # how long a writer waits for another in this process before giving up
 ORIGIN = "duban_origin"  # the key of `Database.origin` in a write connection's info (audit_log.Chain reads it)
 # The key of a write transaction's identity map in its connection's info (`duban.storage.uow`):
 # every write transaction has one, from its start to its end, so whatever reads and writes
 # cases in it (a person's step, a scheduler chunk, a unit rename) writes only changed columns.
 SEEN = "duban_seen_cases"
-# The key of a SQLite write connection's info while its BEGIN must not wait (`Database.at_once`).
-NO_WAIT = "duban_no_wait"
 # Set by `Database.at_once` for the block's next write transaction (its first only: once that
 # one has begun, any later write in the block waits its turn as usual).
 _AT_ONCE: ContextVar[bool] = ContextVar("duban_write_at_once", default=False)
@@ -51,45 +49,6 @@ class WriterBusy(Exception):
 class SharedWriteLost(StorageError):
     """Inside `Database.shared_write`, SQLite ended the shared transaction itself: none of the
     block's writes is done, and none may be tried in it any more."""
-
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    # Let SQLAlchemy emit BEGIN itself (pysqlite's own deferred BEGIN breaks BEGIN IMMEDIATE).
-    dbapi_conn.isolation_level = None
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=FULL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute(f"PRAGMA busy_timeout={BUSY_SECONDS * 1000}")
-    cur.close()
-
-
-def _sqlite_begin(conn: Connection) -> None:
-    # Straight to the driver (this runs for every transaction); its errors raised as Core raises them.
-    if conn.get_execution_options().get(READ_ONLY, False):
-        execute(conn, "BEGIN")
-    elif not conn.info.get(NO_WAIT):
-        execute(conn, "BEGIN IMMEDIATE")
-    else:  # another process writing: "database is locked" at once, not after the busy wait
-        execute(conn, "PRAGMA busy_timeout=0")
-        try:
-            execute(conn, "BEGIN IMMEDIATE")
-        finally:
-            execute(conn, f"PRAGMA busy_timeout={BUSY_SECONDS * 1000}")
-
-
-def _sqlite_compiler() -> type:
-    """SQLite's statement compiler, with `Select.with_hint(table, "INDEXED BY ix", "sqlite")`
-    written after the table as SQLite takes it (SQLAlchemy's SQLite compiler drops table hints).
-    With no statistics (a duban database gets no ANALYZE) SQLite's planner cannot see that an
-    index in the order asked for beats filtering on `closed_at` and sorting (storage.listing)."""
-    from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
-
-    class HintedSQLiteCompiler(SQLiteCompiler):
-        def get_from_hint_text(self, table: Any, text: str | None) -> str | None:
-            return text if text and text.startswith("INDEXED BY ") else None
-
-    return HintedSQLiteCompiler
 
 
 @contextmanager
@@ -127,13 +86,14 @@ class Database:
                              "use postgresql+psycopg://USER@HOST/DB") from None
         if self.is_sqlite:
             self._check_sqlite_path(url)
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-            event.listen(self.engine, "begin", _sqlite_begin)
-            self.engine.dialect.statement_compiler = _sqlite_compiler()
+            event.listen(self.engine, "connect", sqlite_pragmas)
+            event.listen(self.engine, "begin", sqlite_begin)
+            self.engine.dialect.statement_compiler = sqlite_compiler()
         # The schema revision is checked once, at the first read or write (`_usable`).
         self._checked = False
         self._writer: Connection | None = None  # SQLite: the write connection, kept (`_sqlite_writer`)
         self._write_lock = Lock()
+        self._reader: tuple[Connection | None, int] = (None, 0)  # SQLite: the main thread's, and its pid
         self._waiting = 0  # writers waiting for `_write_lock` (counted under `_count_lock`)
         self._count_lock = Lock()
         # How the events written through this handle came (SPEC §12: the CLI sets
@@ -295,9 +255,37 @@ class Database:
             return
         with self.translate():
             self._require_file()
-        with self.translate(), self.engine.connect().execution_options(**{READ_ONLY: True}) as conn, conn.begin():
-            self._usable(conn)
-            yield conn
+        kept = self._kept_reader() if self.is_sqlite else None
+        if kept is None:
+            with self.translate(), self.engine.connect().execution_options(**{READ_ONLY: True}) as conn, conn.begin():
+                self._usable(conn)
+                yield conn
+            return
+        try:
+            with self.translate(), kept.begin():
+                self._usable(kept)
+                yield kept
+        except BaseException:
+            self._reader = (None, 0)  # whatever went wrong, the next read starts afresh
+            kept.close()
+            raise
+
+    def _kept_reader(self) -> Connection | None:
+        """SQLite, the main thread: its read connection, kept open between reads (checking one
+        out of the pool and back in cost 55 µs a read against 9 µs, and a request reads two or
+        three times: `duban serve` runs its reads on the event loop, in the main thread).
+        None in another thread (worker threads come and go: theirs would be left open), inside
+        another read of the main thread (that one holds it) and in a forked child (a SQLite
+        connection must not cross a fork): those take one from the pool."""
+        if current_thread() is not main_thread():
+            return None
+        conn, pid = self._reader
+        if conn is not None and (pid != os.getpid() or conn.in_transaction()):
+            return None
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self.engine.connect().execution_options(**{READ_ONLY: True})
+            self._reader = (conn, os.getpid())
+        return conn
 
     def _require_file(self) -> None:
         """A SQLite database that is not there is not created by a command that only uses it
@@ -369,4 +357,8 @@ class Database:
                     self._writer = None
             finally:
                 self._write_lock.release()
+        reader, pid = self._reader
+        if reader is not None and pid == os.getpid() and not reader.in_transaction():
+            reader.close()
+            self._reader = (None, 0)
         self.engine.dispose()
