@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Connection, Text, and_, cast, func, or_, select
+from sqlalchemy import Connection, Text, and_, cast, func, or_, select, true
 
 from duban.engine.model import Case
 from duban.engine.ports import COUNT_CAP, CaseQuery
@@ -23,6 +23,10 @@ from duban.storage.repository import case_from_row
 from duban.storage.tables import AUDIT, CASE_UNITS, CASES, WORKFLOW_VERSIONS
 
 ESCAPE = "\\"
+# `overdue` as the partial index ix_cases_overdue_id's WHERE says it: `overdue = 1` on SQLite
+# (which uses a partial index only for a query that names its condition, not a bound value),
+# `overdue = true` on PostgreSQL (the same as its `overdue`).
+OVERDUE = CASES.c.overdue == true()
 
 
 def like_escaped(text: str) -> str:
@@ -42,7 +46,9 @@ def conditions(q: CaseQuery, *, states: frozenset[tuple[str, str]] | None, unit:
         where.append(or_(*(and_(CASES.c.workflow == w, CASES.c.state == st) for w, st in sorted(states))))
     if workflow:
         where.append(CASES.c.workflow == workflow)
-    if q.overdue is not None:
+    if q.overdue:  # as the partial index ix_cases_overdue_id says it (SQLite matches the text)
+        where.append(OVERDUE)
+    elif q.overdue is not None:
         where.append(CASES.c.overdue == q.overdue)
     if _open_only(q):
         where.append(CASES.c.closed_at.is_(None))

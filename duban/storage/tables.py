@@ -29,6 +29,7 @@ from sqlalchemy import (
     String,
     Table,
     TypeDecorator,
+    text,
 )
 
 if TYPE_CHECKING:
@@ -102,15 +103,14 @@ CASES = Table(
     _optional("next_due_at", UTCDateTime()),  # the nearest running deadline, None if none or closed (0011)
 )
 # The to-do's order, nearest running deadline first (0011, storage.listing), on open cases only.
-Index("ix_cases_open_next_due_at", CASES.c.next_due_at, CASES.c.id,
-      sqlite_where=CASES.c.closed_at.is_(None), postgresql_where=CASES.c.closed_at.is_(None))
+_OPEN: dict[str, Any] = {"sqlite_where": CASES.c.closed_at.is_(None), "postgresql_where": CASES.c.closed_at.is_(None)}
+Index("ix_cases_open_next_due_at", CASES.c.next_due_at, CASES.c.id, **_OPEN)
 # The reads of an office at scale (migration 0009, README "Performance"): a unit's open cases
 # by nearest deadline, the open cases in the states where a role has a step, a period's cases.
-Index("ix_cases_open_lead_unit_due_at", CASES.c.lead_unit, CASES.c.due_at,
-      sqlite_where=CASES.c.closed_at.is_(None), postgresql_where=CASES.c.closed_at.is_(None))
-Index("ix_cases_open_workflow_state", CASES.c.workflow, CASES.c.state,
-      sqlite_where=CASES.c.closed_at.is_(None), postgresql_where=CASES.c.closed_at.is_(None))
+Index("ix_cases_open_lead_unit_due_at", CASES.c.lead_unit, CASES.c.due_at, **_OPEN)
+Index("ix_cases_open_workflow_state", CASES.c.workflow, CASES.c.state, **_OPEN)
 Index("ix_cases_opened_at", CASES.c.opened_at)
+Index("ix_cases_overdue_id", CASES.c.id, sqlite_where=text("overdue = 1"), postgresql_where=text("overdue"))  # 0012
 # A report's period (0010, report_reads.period_cases): open or closed since its start, opened by its end.
 Index("ix_cases_closed_at_opened_at", CASES.c.closed_at, CASES.c.opened_at)
 
