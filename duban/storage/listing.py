@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Connection, Text, and_, cast, func, or_, select, true
+from sqlalchemy import Connection, Text, and_, cast, exists, func, or_, select, true
 
 from duban.engine.model import Case
 from duban.engine.ports import COUNT_CAP, CaseQuery
@@ -34,13 +34,19 @@ def like_escaped(text: str) -> str:
     return text.replace(ESCAPE, ESCAPE * 2).replace("%", ESCAPE + "%").replace("_", ESCAPE + "_")
 
 
-def _of_unit(unit: str) -> Any:
+def _of_unit(unit: str, *, per_row: bool = False) -> Any:
+    """The cases `unit` leads or co-handles. `per_row`: asked of each case row as it is read
+    (a primary-key probe of `case_units`), for a page that walks an index in order and stops;
+    else as the list of the unit's case ids, which SQLite walks in id order itself."""
+    if per_row:
+        return exists().where(CASE_UNITS.c.case_id == CASES.c.id, CASE_UNITS.c.unit == unit)
     return CASES.c.id.in_(select(CASE_UNITS.c.case_id).where(CASE_UNITS.c.unit == unit))
 
 
 def conditions(q: CaseQuery, *, states: frozenset[tuple[str, str]] | None, unit: str | None,
-               workflow: str | None) -> list[Any]:
-    """The WHERE clauses of `q`, with its state, unit and workflow as resolved (`filters.cases`)."""
+               workflow: str | None, per_row: bool = False) -> list[Any]:
+    """The WHERE clauses of `q`, with its state, unit and workflow as resolved (`filters.cases`);
+    `per_row`: a unit's cases as `_of_unit` says."""
     where: list[Any] = []
     if states is not None:
         where.append(or_(*(and_(CASES.c.workflow == w, CASES.c.state == st) for w, st in sorted(states))))
@@ -53,9 +59,9 @@ def conditions(q: CaseQuery, *, states: frozenset[tuple[str, str]] | None, unit:
     if _open_only(q):
         where.append(CASES.c.closed_at.is_(None))
     if unit:
-        where.append(_of_unit(unit))
+        where.append(_of_unit(unit, per_row=per_row))
     if q.seen_by is not None:
-        where.append(_of_unit(q.seen_by))
+        where.append(_of_unit(q.seen_by, per_row=per_row))
     if q.level is not None:
         where.append(CASES.c.escalation_level == q.level)
     if q.due_before is not None:
@@ -93,10 +99,17 @@ def page(conn: Connection, q: CaseQuery, *, states: frozenset[tuple[str, str]] |
     """The cases `q` names after `q.after`, in id order (with `by_due`: after `q.after_due`,
     in due order), at most `q.limit`; with `count`, how many match in all (the same WHERE,
     without the page), counted up to `COUNT_CAP + 1`."""
-    where = conditions(q, states=states, unit=unit, workflow=workflow)
+    # overdue, in id order: along ix_cases_overdue_id, each row's unit checked as it is read
+    where = conditions(q, states=states, unit=unit, workflow=workflow, per_row=bool(q.overdue and not q.by_due))
     if q.after is not None:
         where.append(CASES.c.id > q.after)
-    found = _by_due(conn, q, where) if q.by_due else _rows(conn, select(CASES).where(*where).order_by(CASES.c.id), q.limit)
+    if q.by_due:
+        found = _by_due(conn, q, where)
+    else:
+        in_order = select(CASES).where(*where).order_by(CASES.c.id)
+        if q.overdue:  # SQLite would walk the unit's cases from the oldest, none of them overdue
+            in_order = in_order.with_hint(CASES, f"INDEXED BY {OVERDUE_BY_ID}", "sqlite")
+        found = _rows(conn, in_order, q.limit)
     total = None
     if count:
         matching = select(CASES.c.id).where(*where).limit(COUNT_CAP + 1).subquery()
@@ -109,6 +122,7 @@ def _rows(conn: Connection, stmt: Any, limit: int | None) -> list[Case]:
 
 
 OPEN_BY_DUE = "ix_cases_open_next_due_at"  # storage.tables: (next_due_at, id) WHERE closed_at IS NULL
+OVERDUE_BY_ID = "ix_cases_overdue_id"  # storage.tables: (id) WHERE overdue
 
 
 def _by_due(conn: Connection, q: CaseQuery, where: list[Any]) -> list[Case]:

@@ -124,3 +124,38 @@ def test_the_to_do_page_walks_the_index_on_sqlite(sqlite_url: str) -> None:
             assert "USING INDEX ix_cases_open_next_due_at" in plan and "TEMP B-TREE" not in plan, plan
     finally:
         a.db.dispose()
+
+
+def test_an_overdue_page_walks_the_overdue_cases_index(sqlite_url: str) -> None:
+    """`case list --overdue --unit U --limit N` reads the overdue cases along
+    `ix_cases_overdue_id` (only open cases are overdue: the newest), not the unit's cases from
+    the oldest; and it lists exactly the overdue ones."""
+    from sqlalchemy import event
+
+    clock = ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=TZ))
+    a = App(Database(sqlite_url), clock, TZ)
+    a.init()
+    a.add_user("wang", "office", None)
+    for unit in ("区发改局", "区住建局"):
+        a.add_unit(unit)
+    late = [a.open_case("supervision", title=f"急件{i}", lead_unit="区发改局", co_units=[], due="2026-03-04",
+                        values={}, actor="wang")["id"] for i in range(2)]
+    on_time = a.open_case("supervision", title="缓件", lead_unit="区发改局", co_units=[], due="2026-06-30", values={},
+                          actor="wang")["id"]
+    a.add_user("fgj", "unit", "区发改局")
+    a.transition(on_time, "accept", actor="fgj")  # signed for in time, due in June: not overdue
+    a.open_case("supervision", title="他局急件", lead_unit="区住建局", co_units=[], due="2026-03-04", values={},
+                actor="wang")
+    clock.advance(days=5)
+    a.tick()
+    sent: list[tuple[str, object]] = []
+    event.listen(a.db.engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, params, context, many: sent.append((statement, params)))
+    try:
+        assert [c["id"] for c in a.list_cases(unit="区发改局", overdue=True, limit=50)] == late
+        statement, params = next((s, p) for s, p in sent if "INDEXED BY" in s)
+        with a.db.engine.connect() as conn:
+            plan = " | ".join(r[3] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params))
+        assert "USING INDEX ix_cases_overdue_id" in plan and "TEMP B-TREE" not in plan, plan
+    finally:
+        a.db.dispose()
