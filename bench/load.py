@@ -254,8 +254,9 @@ def load(url: str, cases: int, events: int, units: int = 100, seed: int = 16) ->
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT setval(pg_get_serial_sequence('cases', 'id'), (SELECT MAX(id) FROM cases))"))
             conn.commit()
-            conn.execute(text("ANALYZE"))  # what autovacuum does soon after a load this size
-            conn.commit()
+            # what autovacuum does soon after a load this size: statistics, and the visibility map
+            # without which an index-only scan reads every row's page (a unit's case_units: 28× slower)
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE")
     engine.dispose()
     done = time.perf_counter()
     return {"cases": w_cases.count, "events": w_audit.count, "timers": w_timers.count, "notices": w_notices.count,
