@@ -99,12 +99,17 @@ def page(conn: Connection, q: CaseQuery, *, states: frozenset[tuple[str, str]] |
     """The cases `q` names after `q.after`, in id order (with `by_due`: after `q.after_due`,
     in due order), at most `q.limit`; with `count`, how many match in all (the same WHERE,
     without the page), counted up to `COUNT_CAP + 1`."""
-    # overdue, in id order: along ix_cases_overdue_id, each row's unit checked as it is read
-    where = conditions(q, states=states, unit=unit, workflow=workflow, per_row=bool(q.overdue and not q.by_due))
-    if q.after is not None:
-        where.append(CASES.c.id > q.after)
+    def where_of(per_row: bool) -> list[Any]:
+        where = conditions(q, states=states, unit=unit, workflow=workflow, per_row=per_row)
+        if q.after is not None:
+            where.append(CASES.c.id > q.after)
+        return where
+
+    # a page that walks an index in order and stops (overdue by id, the open cases by due):
+    # each row's unit checked as it is read, not the unit's every case id listed first
+    where = where_of(per_row=bool(q.overdue and not q.by_due))
     if q.by_due:
-        found = _by_due(conn, q, where)
+        found = _by_due(conn, q, where, where_of(per_row=_open_only(q)))
     else:
         in_order = select(CASES).where(*where).order_by(CASES.c.id)
         if q.overdue:  # SQLite would walk the unit's cases from the oldest, none of them overdue
@@ -125,7 +130,7 @@ OPEN_BY_DUE = "ix_cases_open_next_due_at"  # storage.tables: (next_due_at, id) W
 OVERDUE_BY_ID = "ix_cases_overdue_id"  # storage.tables: (id) WHERE overdue
 
 
-def _by_due(conn: Connection, q: CaseQuery, where: list[Any]) -> list[Case]:
+def _by_due(conn: Connection, q: CaseQuery, where: list[Any], walked: list[Any]) -> list[Case]:
     """The due order in two parts: the cases with a running deadline by (next_due_at, id),
     then those with none, by id (the second asked only when the first leaves the page
     short). Each is an order an index can give (`ix_cases_open_next_due_at` on open cases);
@@ -133,11 +138,12 @@ def _by_due(conn: Connection, q: CaseQuery, where: list[Any]) -> list[Case]:
     database). On open cases the first part walks that index and stops at the page; SQLite,
     with no statistics, would filter on `closed_at` by another index and sort every open
     candidate instead (1 s for the office's page at 1M cases, 0.4 ms walking the index), so
-    it is told which index to use. PostgreSQL, with statistics, picks it by itself."""
+    it is told which index to use. PostgreSQL, with statistics, picks it by itself. `walked`:
+    the same WHERE for the first part, a unit's cases checked row by row (`_of_unit`)."""
     due, after = CASES.c.next_due_at, q.after_due
     found: list[Case] = []
     if after is None or after[0] is not None:
-        dated = select(CASES).where(*where, due.is_not(None))
+        dated = select(CASES).where(*walked, due.is_not(None))
         if _open_only(q):  # the open cases in this order: an index SQLite would not pick
             dated = dated.with_hint(CASES, f"INDEXED BY {OPEN_BY_DUE}", "sqlite")
         if after is not None:
