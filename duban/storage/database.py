@@ -255,7 +255,8 @@ class Database:
             return
         with self.translate():
             self._require_file()
-        kept = self._kept_reader() if self.is_sqlite else None
+        with self.translate():  # opening it runs the pragmas: a file that is no database fails there
+            kept = self._kept_reader() if self.is_sqlite else None
         if kept is None:
             with self.translate(), self.engine.connect().execution_options(**{READ_ONLY: True}) as conn, conn.begin():
                 self._usable(conn)
