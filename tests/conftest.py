@@ -79,6 +79,37 @@ def db(any_db_url: str) -> Iterator[Any]:
     d.dispose()
 
 
+@pytest.fixture
+def sqlite_db(sqlite_url: str) -> Iterator[Any]:
+    """A migrated, empty `Database` on a SQLite file."""
+    from duban.storage.database import Database
+
+    d = Database(sqlite_url)
+    d.migrate()
+    yield d
+    d.dispose()
+
+
+def add_unit(db: Any, name: str) -> None:
+    """One unit row written in a write transaction of its own (the smallest write there is)."""
+    from datetime import UTC, datetime
+
+    from duban.storage.tables import UNITS
+
+    with db.write() as conn:
+        conn.execute(UNITS.insert().values(name=name, created_at=datetime(2027, 3, 1, 1, 0, tzinfo=UTC)))
+
+
+def unit_count(db: Any) -> int:
+    """How many unit rows a read transaction sees."""
+    from sqlalchemy import func, select
+
+    from duban.storage.tables import UNITS
+
+    with db.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(UNITS)).scalar_one())
+
+
 def row_counts(db_url: str) -> dict[str, int]:
     """Rows per table: the 'nothing changed' check of every bad-input test."""
     from sqlalchemy import create_engine, func, select, table

@@ -98,7 +98,6 @@ def test_migration_0011_fills_it_for_cases_written_before(app: App) -> None:
 def test_the_to_do_page_walks_the_index_on_sqlite(sqlite_url: str) -> None:
     """SQLite, with no statistics, would filter the open cases by another index and sort them
     all; the to-do's first part is told to walk `ix_cases_open_next_due_at` and stop at the page."""
-    from sqlalchemy import event
 
     from duban.access.service import User
     from duban.web import query
@@ -109,28 +108,40 @@ def test_the_to_do_page_walks_the_index_on_sqlite(sqlite_url: str) -> None:
     a.add_user("fgj", "unit", "区发改局")
     for i in range(3):
         a.open_case("supervision", title=f"事项{i}", lead_unit="区发改局", co_units=[], due="10wd", values={}, actor="wang")
-    sent: list[tuple[str, object]] = []
-    event.listen(a.db.engine, "before_cursor_execute",
-                 lambda conn, cursor, statement, params, context, many: sent.append((statement, params)))
+    sent = _statements(a)
     try:
         for user in (User("fgj", "unit", "区发改局"), User("wang", "office", None)):
             sent.clear()
             lines, _ = query.todo_page(a, user)
             if user.role == "unit":
                 assert len(lines) == 3  # 签收 on each
-            statement, params = next((s, p) for s, p in sent if "INDEXED BY" in s)
-            with a.db.engine.connect() as conn:
-                plan = " | ".join(r[3] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params))
-            assert "USING INDEX ix_cases_open_next_due_at" in plan and "TEMP B-TREE" not in plan, plan
+            _assert_walks(a, sent, "ix_cases_open_next_due_at")
     finally:
         a.db.dispose()
+
+
+def _statements(a: App) -> list[tuple[str, object]]:
+    """Every statement the driver runs from now on, with its parameters."""
+    from sqlalchemy import event
+
+    sent: list[tuple[str, object]] = []
+    event.listen(a.db.engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, params, context, many: sent.append((statement, params)))
+    return sent
+
+
+def _assert_walks(a: App, sent: list[tuple[str, object]], index: str) -> None:
+    """The hinted statement among `sent` reads along `index`, in its order (no sort)."""
+    statement, params = next((s, p) for s, p in sent if "INDEXED BY" in s)
+    with a.db.engine.connect() as conn:
+        plan = " | ".join(r[3] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params))
+    assert f"USING INDEX {index}" in plan and "TEMP B-TREE" not in plan, plan
 
 
 def test_an_overdue_page_walks_the_overdue_cases_index(sqlite_url: str) -> None:
     """`case list --overdue --unit U --limit N` reads the overdue cases along
     `ix_cases_overdue_id` (only open cases are overdue: the newest), not the unit's cases from
     the oldest; and it lists exactly the overdue ones."""
-    from sqlalchemy import event
 
     clock = ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=TZ))
     a = App(Database(sqlite_url), clock, TZ)
@@ -148,14 +159,9 @@ def test_an_overdue_page_walks_the_overdue_cases_index(sqlite_url: str) -> None:
                 actor="wang")
     clock.advance(days=5)
     a.tick()
-    sent: list[tuple[str, object]] = []
-    event.listen(a.db.engine, "before_cursor_execute",
-                 lambda conn, cursor, statement, params, context, many: sent.append((statement, params)))
+    sent = _statements(a)
     try:
         assert [c["id"] for c in a.list_cases(unit="区发改局", overdue=True, limit=50)] == late
-        statement, params = next((s, p) for s, p in sent if "INDEXED BY" in s)
-        with a.db.engine.connect() as conn:
-            plan = " | ".join(r[3] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params))
-        assert "USING INDEX ix_cases_overdue_id" in plan and "TEMP B-TREE" not in plan, plan
+        _assert_walks(a, sent, "ix_cases_overdue_id")
     finally:
         a.db.dispose()
