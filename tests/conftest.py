@@ -68,26 +68,25 @@ def any_db_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue("pg_url"))
 
 
-@pytest.fixture
-def db(any_db_url: str) -> Iterator[Any]:
-    """A migrated, empty `Database` on SQLite and on PostgreSQL (no calendar, no users)."""
+def _migrated(url: str) -> Iterator[Any]:
     from duban.storage.database import Database
 
-    d = Database(any_db_url)
+    d = Database(url)
     d.migrate()
     yield d
     d.dispose()
+
+
+@pytest.fixture
+def db(any_db_url: str) -> Iterator[Any]:
+    """A migrated, empty `Database` on SQLite and on PostgreSQL (no calendar, no users)."""
+    yield from _migrated(any_db_url)
 
 
 @pytest.fixture
 def sqlite_db(sqlite_url: str) -> Iterator[Any]:
     """A migrated, empty `Database` on a SQLite file."""
-    from duban.storage.database import Database
-
-    d = Database(sqlite_url)
-    d.migrate()
-    yield d
-    d.dispose()
+    yield from _migrated(sqlite_url)
 
 
 def add_unit(db: Any, name: str) -> None:
