@@ -9,9 +9,10 @@ its anchor — the same rows asked for by hand in SQL on the same database, in t
   我的待办), for the biggest unit; anchor: the same page by hand — its open cases in a state
   where it has a step (a lead-only step only on the cases it leads), nearest running deadline
   first (`cases.next_due_at` along its index, as duban asks it; the biggest unit's page is
-  all of cases with a running deadline), 51 rows, and the 50's timers.
+  all of cases with a running deadline; each row's unit checked as it is read), 51 rows, and
+  the 50's timers.
 - ``overdue_unit``: the first page (50) of `case list --overdue --unit U --limit 50`
-  (`App.list_cases`); anchor: the 50 rows with their timers.
+  (`App.list_cases`); anchor: the 50 rows with their timers, asked as duban asks (along `ix_cases_overdue_id`).
 - ``ledger``: the board's 督办台账, first page, workflow and unit filters and a title search
   (`query.ledger` → `query.lines`, as the board's page, with its 共 N 件, counted up to
   `COUNT_CAP` + 1); anchor: the count (as far)
@@ -111,8 +112,8 @@ def anchor_todo(conn: Any, unit: str, pairs: tuple[list[tuple[str, str]], list[t
     either = " OR ".join("(c.workflow = ? AND c.state = ?)" for _ in anyone)
     only_lead = " OR ".join("(c.workflow = ? AND c.state = ?)" for _ in lead)
     hint = " INDEXED BY ix_cases_open_next_due_at" if conn.dialect.name == "sqlite" else ""  # as duban asks
-    rows = _sql(conn, f"SELECT c.* FROM cases c{hint} WHERE c.closed_at IS NULL"
-                      " AND c.id IN (SELECT case_id FROM case_units WHERE unit = ?) AND c.suspended = ?"
+    rows = _sql(conn, f"SELECT c.* FROM cases c{hint} WHERE c.closed_at IS NULL AND EXISTS (SELECT 1 FROM"
+                      " case_units u WHERE u.case_id = c.id AND u.unit = ?) AND c.suspended = ?"
                       f" AND (({either}) OR (c.lead_unit = ? AND ({only_lead}))) AND c.next_due_at IS NOT NULL"
                       f" ORDER BY c.next_due_at, c.id LIMIT {PAGE + 1}",
                 (unit, False, *[v for p in anyone for v in p], unit, *[v for p in lead for v in p]))
@@ -127,8 +128,12 @@ def _with_timers(conn: Any, rows: list[Any]) -> list[Any]:
 
 
 def anchor_overdue(conn: Any, unit: str) -> list[Any]:
-    return _with_timers(conn, _sql(conn, "SELECT * FROM cases WHERE overdue = ? AND id IN (SELECT case_id FROM"
-                                         " case_units WHERE unit = ?) ORDER BY id LIMIT 50", (True, unit)))
+    """As duban asks it: along the overdue cases' index, each row's unit checked as it is read."""
+    sqlite = conn.dialect.name == "sqlite"
+    hint, overdue = (" INDEXED BY ix_cases_overdue_id", "c.overdue = 1") if sqlite else ("", "c.overdue")
+    return _with_timers(conn, _sql(conn, f"SELECT c.* FROM cases c{hint} WHERE {overdue} AND EXISTS (SELECT 1 FROM"
+                                         " case_units u WHERE u.case_id = c.id AND u.unit = ?) ORDER BY c.id LIMIT 50",
+                                   (unit,)))
 
 
 def anchor_ledger(conn: Any, unit: str) -> list[Any]:
