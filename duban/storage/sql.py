@@ -167,11 +167,14 @@ def fetchmany(cursor: Any, dialect: Dialect, size: int) -> Sequence[Sequence[Any
 
 def streamed(conn: Connection, sql: str, params: Sequence[Any], size: int) -> Iterator[Sequence[Sequence[Any]]]:
     """A query's driver rows a batch at a time from a server-side cursor (PostgreSQL: memory
-    stays flat whatever the size); SQLAlchemy opens and closes that cursor."""
+    stays flat whatever the size); SQLAlchemy opens and closes that cursor. The size is given
+    to `partitions` itself: SQLAlchemy 2.1 does not apply `yield_per` there for a driver-level
+    statement, and the server-side cursor's first partition was every row of the query (at
+    1,000,000 cases `audit verify`'s workers on PostgreSQL grew to 4.8 GB)."""
     rows = conn.execution_options(stream_results=True, yield_per=size).exec_driver_sql(
         for_driver(conn.dialect, sql), tuple(params))
     try:
-        yield from rows.partitions()
+        yield from rows.partitions(size)
     finally:
         rows.close()
 

@@ -259,3 +259,19 @@ def test_exports_hold_what_core_reads(db: Database, tmp_path: Path, filters: Aud
         rows = [tuple(e[k] for k in audit_reader.COLUMNS) for e in ref]  # rows given directly, not streamed
         export_events(rows, "jsonl", tmp_path / "b.jsonl", TZ, created_at=T0)
         assert (tmp_path / "b.jsonl").read_bytes() == (tmp_path / "a.jsonl").read_bytes()
+
+
+def test_a_streamed_query_comes_a_batch_at_a_time(db: Any) -> None:
+    """`storage.sql.streamed` hands over `size` rows at a time on both databases (on
+    PostgreSQL from a server-side cursor): never the whole result at once."""
+    from datetime import UTC, datetime
+
+    from duban.storage.sql import streamed
+    from duban.storage.tables import UNITS
+
+    with db.write() as conn:
+        conn.execute(UNITS.insert(), [{"name": f"单位{k}", "created_at": datetime(2027, 3, 1, tzinfo=UTC)}
+                                      for k in range(5)])
+    with db.read() as conn:
+        sizes = [len(rows) for rows in streamed(conn, 'SELECT "name" FROM "units" ORDER BY "name"', (), 2)]
+    assert sizes == [2, 2, 1]
