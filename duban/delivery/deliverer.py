@@ -3,7 +3,8 @@
 Run by `duban notify run [--once]` and, beside the sweep, by `duban scheduler run` (its
 own APScheduler job and thread, so a slow receiver never delays a firing). A pass
 (`run_once`) repeats until nothing is due: claim a batch (one short transaction), send
-each delivery with no transaction open, record the batch (one transaction). A failed
+each delivery with no transaction open (renewing the batch's claims whenever half the
+lease has gone by), record the batch (one transaction). A failed
 attempt is retried after an exponential back-off with jitter (`Retry.delay`; the draw comes
 from an injected random source, so tests are deterministic) until the last attempt, then
 the delivery is `failed`. A channel with a rate limit (the robots: 20 a minute) spends
@@ -38,7 +39,7 @@ from duban.storage.tables import DELIVERY_ATTEMPTS
 log = get_logger("duban.delivery")
 
 DEFAULT_BATCH = 50
-DEFAULT_LEASE = 120.0  # seconds: longer than a batch of sends at the channels' timeouts takes
+DEFAULT_LEASE = 120.0  # seconds; renewed while a batch is sent (`Deliverer._renewed`)
 
 
 class TokenBucket:
@@ -149,11 +150,15 @@ class Deliverer:
         for _ in range(self.max_batches):
             if self._stop.is_set():
                 break
+            claimed_at = self.app.clock.now()
             with self.app.db.write() as conn:
-                claimed = store.claim(conn, self.node, self.app.clock.now(), self.lease, self.batch)
+                claimed = store.claim(conn, self.node, claimed_at, self.lease, self.batch)
             if not claimed:
                 break
-            results = [self._attempt(d) for d in claimed]
+            results = []
+            for d in claimed:
+                claimed_at = self._renewed(claimed, claimed_at)
+                results.append(self._attempt(d))
             with self.app.db.write() as conn:
                 finals = store.record(conn, self.node, results)
             self._count(results, finals, result, keep_lines)
@@ -166,6 +171,18 @@ class Deliverer:
                      failed=result.failed, deferred=result.deferred, attempts=result.attempts,
                      seconds=round(result.seconds, 3))
         return result
+
+    def _renewed(self, batch: list[store.Due], since: datetime) -> datetime:
+        """Renew the claims on the whole batch — what is sent but not yet recorded as well as
+        what is still to send — once half the lease has gone by since `since` (slow receivers:
+        a batch of 50 at a 10 s timeout may take longer than the lease): the instant the lease
+        now runs from."""
+        now = self.app.clock.now()
+        if now - since < self.lease / 2:
+            return since
+        with self.app.db.write() as conn:
+            store.extend(conn, self.node, [d.id for d in batch], now + self.lease)
+        return now
 
     def _attempt(self, d: store.Due) -> store.Result:
         now = self.app.clock.now()

@@ -100,6 +100,13 @@ def claim(conn: Connection, node: str, now: datetime, lease: timedelta, limit: i
     return details(conn, ids)
 
 
+def extend(conn: Connection, node: str, ids: Sequence[int], until: datetime) -> int:
+    """Renew `node`'s claims on `ids` (those still its own) until `until`: a batch whose sends
+    outlast the lease is not taken over and sent twice while it is being sent."""
+    return int(conn.execute(update(DELIVERIES).where(DELIVERIES.c.id.in_(ids), DELIVERIES.c.claimed_by == node)
+                            .values(lease_until=until)).rowcount)
+
+
 def details(conn: Connection, ids: Sequence[int]) -> list[Due]:
     """The deliveries with their notices, cases and the deadlines they are about, in id order."""
     d, n, c = DELIVERIES.c, NOTICES.c, CASES.c

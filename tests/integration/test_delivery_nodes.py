@@ -204,3 +204,30 @@ def test_a_catch_up_of_1000_cases_delivers_every_routed_notice_signed(app: App) 
     assert len({r.delivery_id for r in received}) == expected
     assert {r.path for r in received} == {"/webhook", "/feishu"}
     assert json.loads(received[0].body)  # a JSON body each
+
+
+def test_a_slow_batch_keeps_its_claims_while_it_sends(app: App) -> None:
+    """Sends that take longer than the lease in all (50 s each, a 120 s lease, 6 a batch):
+    the claims on what is not sent yet are renewed as the batch goes, so another deliverer
+    asking meanwhile takes none of them and nothing is sent twice."""
+    with http_receiver(now=lambda: int(RED_CARD.timestamp())) as rx, smtp_receiver() as smtp:
+        settings = notify(rx, smtp.port, via=["webhook"])
+        red_card(app, settings, cases=6)
+        slow = Deliverer(app, settings, SECRETS, "slow", batch=6, lease=120, draw=lambda: 0.5)
+        send = slow.senders["webhook"].send
+        taken: list[int] = []
+
+        def fifty_seconds(message: object, d: store.Due, now: object) -> object:
+            app.clock.advance(seconds=50)
+            with app.db.write() as conn:  # another node looks for work while this one sends
+                taken.extend(x.id for x in store.claim(conn, "other", app.clock.now(), timedelta(seconds=120), 10))
+            return send(message, d, now)  # type: ignore[arg-type]
+
+        slow.senders["webhook"].send = fifty_seconds  # type: ignore[method-assign]
+        try:
+            assert slow.run_once().sent == 6
+        finally:
+            slow.close()
+        received = Counter(rx.ids)
+    assert taken == []  # 300 s of sends: without renewal the last three were free after 120 s
+    assert len(received) == 6 and set(received.values()) == {1}
