@@ -181,6 +181,8 @@ class Database:
             # SQLite ends the whole transaction by itself on some errors (a full disk, an I/O
             # error): what the block's other writes did is gone, and what came next would be
             # committed statement by statement. Nothing of the block may go on.
+            if isinstance(exc, SharedWriteLost):  # an inner savepoint saw it first
+                raise
             if not in_transaction(conn):
                 raise SharedWriteLost(f"the shared write transaction was lost: {exc}") from exc
             execute(conn, f'ROLLBACK TO "{name}"')

@@ -65,22 +65,23 @@ class GroupedWrites:
                     else:
                         outcomes.append((True, value))
         except WriterBusy:  # nothing was done: each waits for the writer in a worker thread
-            for _, _, done in group:
-                if not done.done():
-                    done.set_result(_TO_A_WORKER)
-            return
+            outcomes = [(True, _TO_A_WORKER)] * len(group)
         except BaseException as exc:  # the commit failed (or never came): none of the group is done
             for _, _, done in group:
-                if not done.done():
-                    done.set_exception(exc)
+                _answer(done, False, exc)
             if not isinstance(exc, Exception):
                 raise
             return
         for (ok, value), (_, _, done) in zip(outcomes, group, strict=True):
-            if done.done():  # the request went away meanwhile: its step stands, as any committed step
-                continue
-            if ok:
-                done.set_result(value)
-            else:
-                done.set_exception(value)
+            _answer(done, ok, value)
 
+
+def _answer(done: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    """A step's result or error, unless its request went away meanwhile (a committed step
+    stands all the same, as any committed step)."""
+    if done.done():
+        return
+    if ok:
+        done.set_result(value)
+    else:
+        done.set_exception(value)
